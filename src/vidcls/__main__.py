@@ -1,0 +1,5 @@
+import sys
+
+from vidcls.cli import main
+
+sys.exit(main())

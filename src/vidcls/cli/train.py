@@ -1,0 +1,45 @@
+"""Fine-tune a video classifier on DATA/{train,val}/<Class>/<video> with the transformers Trainer."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from transformers import HfArgumentParser, TrainingArguments
+
+from vidcls.engine.train import GUIDE_TRAINING_DEFAULTS, DataArguments, ModelArguments, train
+from vidcls.errors import ConfigError
+
+ARGUMENT_CLASSES = (DataArguments, ModelArguments, TrainingArguments)
+
+
+def build_parser() -> HfArgumentParser:
+    parser = HfArgumentParser(
+        ARGUMENT_CLASSES,
+        description=__doc__ + " Every TrainingArguments flag is accepted; defaults follow the guide.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.set_defaults(**GUIDE_TRAINING_DEFAULTS)
+    return parser
+
+
+def split_arguments(args: argparse.Namespace):
+    """Namespace -> (DataArguments, ModelArguments, TrainingArguments), with TrainingArguments' checks as ConfigError."""
+    values = vars(args)
+    parsed = []
+    for cls in ARGUMENT_CLASSES:
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        try:
+            parsed.append(cls(**{k: v for k, v in values.items() if k in names}))
+        except ValueError as err:
+            raise ConfigError(str(err).strip().splitlines()[0]) from err
+    return parsed
+
+
+def run(args: argparse.Namespace) -> int:
+    data_args, model_args, training_args = split_arguments(args)
+    metrics = train(data_args, model_args, training_args)
+    print(json.dumps({k: v for k, v in metrics.items() if k.startswith("eval_")}, indent=2))
+    print(f"model saved to {training_args.output_dir}")
+    return 0

@@ -1,0 +1,70 @@
+"""The clip specification: how frames are sampled and prepared for a model.
+
+It is resolved once (explicit flags > the model's own processor config > defaults), saved next to the
+model as ``vidcls.json``, and read back by evaluation and prediction, so training and inference
+can never disagree about what a clip is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from vidcls.errors import ConfigError
+
+CLIP_SPEC_FILE = "vidcls.json"
+
+# ImageNet statistics, the default of VideoMAE's processor; a model's processor config overrides them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What one clip is.
+
+    A clip is ``num_frames`` frames taken every ``sample_rate`` frames at the video's own frame rate, so it
+    spans ``num_frames * sample_rate`` frames (64 by default: 2.56 s at 25 fps).
+    """
+
+    num_frames: int = 16
+    sample_rate: int = 4
+    image_size: int = 224  # the model's input height and width
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    eval_clips: int = 4  # evenly spaced clips per video for evaluation and prediction
+    hflip: bool = True  # random horizontal flip in training; off when labels depend on direction
+    # Training's random short-side scale, as a ratio of image_size: the guide's 256-320 for a 224 crop.
+    scale_range: tuple[float, float] = field(default=(256 / 224, 320 / 224))
+
+    def __post_init__(self):
+        for name in ("num_frames", "sample_rate", "image_size", "eval_clips"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"--{name} must be a positive integer, got {value!r}")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ConfigError(f"mean and std need 3 values (RGB), got {self.mean} and {self.std}")
+        low, high = self.scale_range
+        if not 1.0 <= low <= high:
+            raise ConfigError(f"scale_range must satisfy 1 <= low <= high, got {self.scale_range}")
+
+    @property
+    def span(self) -> int:
+        """Frames covered by one clip at the video's frame rate."""
+        return self.num_frames * self.sample_rate
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / CLIP_SPEC_FILE
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ClipSpec:
+        path = Path(directory) / CLIP_SPEC_FILE
+        if not path.is_file():
+            raise ConfigError(f"{path} not found: {directory} is not a vidcls model folder (train one with vidcls train)")
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        return cls(**kwargs)

@@ -1,0 +1,151 @@
+"""Dataset discovery: the guide's ``DATA/{train,val,test}/<Class>/<video>`` layout -> labelled records.
+
+Labels are the sorted class folder names of the training split. A dataset may also be given as a
+``.tar.gz`` archive of that layout, extracted once next to it, refusing members that would escape the
+target folder or are links.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidcls.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov")
+SPLITS = ("train", "val", "test")
+# UCF101 names clips v_<Class>_g<group>_c<clip>; clips of one group come from one long video.
+UCF_GROUP = re.compile(r"_g(\d+)_c\d+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    path: Path
+    label: int
+    group: str
+
+
+@dataclass(frozen=True)
+class LabelMaps:
+    label2id: dict[str, int]
+    id2label: dict[int, str]
+
+    @classmethod
+    def from_names(cls, names) -> LabelMaps:
+        names = sorted(names)
+        return cls({name: i for i, name in enumerate(names)}, dict(enumerate(names)))
+
+    @property
+    def names(self) -> list[str]:
+        return [self.id2label[i] for i in range(len(self.id2label))]
+
+
+def group_of(path: Path) -> str:
+    """The clip's group: ``<Class>_gNN`` for UCF101-style names, else the file itself (one group per video)."""
+    match = UCF_GROUP.search(path.stem)
+    return f"{path.parent.name}_g{int(match.group(1)):02d}" if match else str(path)
+
+
+def _is_video(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def scan_split(split_dir: Path) -> dict[str, list[Path]]:
+    """``split_dir/<Class>/<video>`` -> {class name: sorted video paths}. Empty class folders are errors."""
+    classes = {}
+    for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        videos = sorted(p for p in class_dir.rglob("*") if _is_video(p))
+        if not videos:
+            raise DatasetError(
+                f"class folder {class_dir} holds no videos (looked for {' '.join(VIDEO_EXTENSIONS)}); "
+                "add videos or remove the folder"
+            )
+        classes[class_dir.name] = videos
+    if not classes:
+        raise DatasetError(f"no class folders under {split_dir}: expected {split_dir}/<Class>/<video>")
+    return classes
+
+
+def extract_archive(archive: Path) -> Path:
+    """Extract a ``.tar.gz`` dataset once, next to the archive, and return the folder holding its splits."""
+    target = archive.with_name(archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz"))
+    done_marker = target / ".vidcls_extracted"
+    if not done_marker.exists():
+        logger.info("extracting %s to %s", archive, target)
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                members = tar.getmembers()
+                for member in members:
+                    _check_member(archive, member, target)
+                tar.extractall(target, members=members, filter="data")
+        except (tarfile.TarError, OSError) as err:
+            raise DatasetError(f"{archive}: cannot extract archive ({err})") from err
+        done_marker.touch()
+    # Archives often wrap the splits in one top folder (UCF101_subset/train/...).
+    children = [p for p in target.iterdir() if p.is_dir()]
+    if not any((target / s).is_dir() for s in SPLITS) and len(children) == 1:
+        return children[0]
+    return target
+
+
+def _check_member(archive: Path, member: tarfile.TarInfo, target: Path) -> None:
+    if member.issym() or member.islnk():
+        raise DatasetError(f"{archive}: refusing link member {member.name!r} (links could point outside the dataset)")
+    if not (member.isfile() or member.isdir()):
+        raise DatasetError(f"{archive}: refusing special member {member.name!r}")
+    destination = (target / member.name).resolve()
+    if not destination.is_relative_to(target.resolve()):
+        raise DatasetError(f"{archive}: refusing member {member.name!r}, which would be written outside {target}")
+
+
+def resolve_data_dir(data_dir: str | Path) -> Path:
+    """A dataset folder, or a ``.tar.gz`` archive of one (extracted once)."""
+    path = Path(data_dir)
+    if not path.exists():
+        raise DatasetError(f"--data_dir {path} does not exist")
+    if path.is_file():
+        if path.name.endswith((".tar.gz", ".tgz", ".tar")):
+            return extract_archive(path)
+        raise DatasetError(f"--data_dir {path} is a file; pass a dataset folder or a .tar.gz archive")
+    return path
+
+
+def load_split(data_dir: str | Path, split: str, labels: LabelMaps | None = None) -> tuple[list[VideoRecord], LabelMaps]:
+    """Records of one split. Without ``labels`` the split defines them (the training split does)."""
+    root = resolve_data_dir(data_dir)
+    split_dir = root / split
+    if not split_dir.is_dir():
+        present = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise DatasetError(
+            f"split folder {split_dir} not found (found: {', '.join(present) or 'nothing'}); "
+            f"expected {root}/{{{','.join(SPLITS)}}}/<Class>/<video>"
+        )
+    classes = scan_split(split_dir)
+    labels = labels or LabelMaps.from_names(classes)
+    unknown = sorted(set(classes) - set(labels.label2id))
+    if unknown:
+        raise DatasetError(
+            f"classes in {split_dir} that the model was not trained on: {', '.join(unknown)} "
+            f"(known: {', '.join(labels.names)})"
+        )
+    records = [VideoRecord(path, labels.label2id[name], group_of(path)) for name, paths in classes.items() for path in paths]
+    return records, labels
+
+
+def check_group_leakage(splits: dict[str, list[VideoRecord]]) -> None:
+    """Clips of one group (one source video) in two splits make test scores meaningless: refuse them."""
+    seen: dict[str, str] = {}
+    leaks = []
+    for split, records in splits.items():
+        for group in sorted({r.group for r in records}):
+            if group in seen and seen[group] != split:
+                leaks.append(f"{group} ({seen[group]}, {split})")
+            seen.setdefault(group, split)
+    if leaks:
+        shown = "; ".join(leaks[:5]) + (f"; and {len(leaks) - 5} more" if len(leaks) > 5 else "")
+        raise DatasetError(f"groups found in more than one split: {shown}; move each group's clips into one split")

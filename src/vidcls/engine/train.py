@@ -1,0 +1,161 @@
+"""Fine-tune (or train from a config) a video classifier with the transformers Trainer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from vidcls.config import ClipSpec
+from vidcls.data.dataset import ClipDataset
+from vidcls.data.discovery import check_group_leakage, load_split
+from vidcls.engine.batching import ClipCollator, prepare_pixels
+from vidcls.engine.metrics import compute_metrics
+from vidcls.errors import ConfigError
+from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
+from vidcls.models.families import family_of
+
+logger = logging.getLogger(__name__)
+
+# The guide's settings; every TrainingArguments flag can still override them on the command line.
+GUIDE_TRAINING_DEFAULTS = {
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "learning_rate": 5e-5,
+    "warmup_steps": 0.1,  # a float below 1 is a ratio of the total steps
+    "logging_steps": 10,
+    "load_best_model_at_end": True,
+    "metric_for_best_model": "accuracy",  # per-video accuracy, see engine/metrics.py
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 8,
+    "dataloader_num_workers": 2,
+    "dataloader_persistent_workers": True,
+    "remove_unused_columns": False,  # the collator needs the dataset's own keys
+    "save_total_limit": 2,
+}
+
+
+@dataclass
+class DataArguments:
+    data_dir: str = field(metadata={"help": "Dataset folder DATA/{train,val,test}/<Class>/<video>, or a .tar.gz of it."})
+    train_split: str = field(default="train", metadata={"help": "Folder of the training split."})
+    eval_split: str = field(default="val", metadata={"help": "Folder of the split evaluated every epoch."})
+    num_frames: int | None = field(default=None, metadata={"help": "Frames per clip (default: the model's)."})
+    sample_rate: int = field(default=4, metadata={"help": "Take every n-th frame at the video's own fps."})
+    eval_clips: int = field(default=4, metadata={"help": "Evenly spaced clips per video when evaluating."})
+    hflip: bool = field(
+        default=True, metadata={"help": "Random horizontal flip in training; --hflip false when labels depend on direction."}
+    )
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Hub id or folder of a pretrained video classifier, e.g. MCG-NJU/videomae-base."}
+    )
+    config_name: str | None = field(
+        default=None, metadata={"help": "Train from scratch from a config: 'tiny', a config.json or a hub id."}
+    )
+
+
+class VideoTrainer(Trainer):
+    """Trainer for uint8 clip batches: normalises them on the device, and keeps video indices for metrics.
+
+    ``label_names`` is ("labels", "video_index"), so evaluation hands (labels, video_index) to
+    ``compute_metrics``, which averages clip scores per video; the model never sees ``video_index``.
+    """
+
+    def __init__(self, *args, clip_spec: ClipSpec, input_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clip_spec = clip_spec
+        self.input_name = input_name
+
+    def _prepare_inputs(self, inputs):
+        inputs = super()._prepare_inputs(inputs)
+        return prepare_pixels(inputs, self.input_name, self.clip_spec) if inputs else inputs
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        inputs = {k: v for k, v in inputs.items() if k != "video_index"}
+        return super().compute_loss(model, inputs, *args, **kwargs)
+
+    def _load_weights(self, checkpoint: str) -> None:
+        # The Trainer reloads checkpoints with a non-strict load_state_dict, which silently skips weights saved
+        # under legacy names (VideoMAE's q_bias/v_bias), so the "best" model kept the last step's biases.
+        # from_pretrained maps those names; copy its weights over strictly.
+        loaded = type(self.model).from_pretrained(checkpoint)
+        self.model.load_state_dict(loaded.state_dict())
+
+    def _load_best_model(self) -> None:
+        logger.info("restoring the best model: %s (%s)", self.state.best_model_checkpoint, self.state.best_metric)
+        self._load_weights(self.state.best_model_checkpoint)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
+        self._load_weights(resume_from_checkpoint)
+
+    def prediction_step(self, model, inputs, *args, **kwargs):
+        if not inputs:  # a batch whose clips all failed to decode
+            return None, None, None
+        return super().prediction_step(model, inputs, *args, **kwargs)
+
+
+def train(data_args: DataArguments, model_args: ModelArguments, training_args: TrainingArguments) -> dict:
+    """Train, keep the best epoch by per-video validation accuracy, save it with its clip spec; return metrics."""
+    if training_args.output_dir is None:
+        raise ConfigError("--output_dir is required: the folder where the trained model is saved")
+    splits = {}
+    train_records, labels = load_split(data_args.data_dir, data_args.train_split)
+    splits[data_args.train_split] = train_records
+    eval_records, _ = load_split(data_args.data_dir, data_args.eval_split, labels)
+    splits[data_args.eval_split] = eval_records
+    check_group_leakage(splits)
+    logger.info("%d classes, %d training and %d validation videos", len(labels.names), len(train_records), len(eval_records))
+
+    model = create_model(model_args.model_name_or_path, model_args.config_name, labels.label2id)
+    spec = resolve_clip_spec(
+        model,
+        model_args.model_name_or_path,
+        num_frames=data_args.num_frames,
+        sample_rate=data_args.sample_rate,
+        eval_clips=data_args.eval_clips,
+        hflip=data_args.hflip,
+    )
+    family = family_of(model.config)
+    train_set = ClipDataset(train_records, spec, train=True)
+    eval_set = ClipDataset(eval_records, spec, train=False)
+
+    training_args.label_names = ["labels", "video_index"]
+    trainer = VideoTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=ClipCollator(family.input_name),
+        compute_metrics=compute_metrics,
+        clip_spec=spec,
+        input_name=family.input_name,
+    )
+    result = trainer.train(resume_from_checkpoint=_last_checkpoint(training_args))
+    metrics = {**result.metrics, **trainer.evaluate()}
+
+    output_dir = Path(training_args.output_dir)
+    if trainer.is_world_process_zero():
+        trainer.save_model(output_dir)
+        save_processor(model, spec, output_dir)
+        spec.save(output_dir)
+        skipped = [vars(s) for s in train_set.skipped + eval_set.skipped]
+        (output_dir / "skipped_videos.json").write_text(json.dumps(skipped, indent=2) + "\n")
+        (output_dir / "train_results.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _last_checkpoint(training_args: TrainingArguments) -> str | None:
+    """Rerunning the same command continues from the newest checkpoint in the output folder."""
+    output_dir = Path(training_args.output_dir)
+    checkpoint = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    return checkpoint

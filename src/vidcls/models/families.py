@@ -1,0 +1,47 @@
+"""Supported model families and their quirks, in one table, so no model-specific ``if`` leaks elsewhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vidcls.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    model_type: str  # transformers' config.model_type
+    input_name: str  # the forward() argument that takes (B, T, C, H, W) pixels
+    frames_attr: str  # config attribute holding the number of input frames
+    size_attr: str  # config attribute holding the input height and width
+    fixed_frames: bool  # True when position embeddings fix the frame count the model takes
+
+
+FAMILIES = {
+    f.model_type: f
+    for f in (
+        ModelFamily("videomae", "pixel_values", "num_frames", "image_size", fixed_frames=True),
+        ModelFamily("vivit", "pixel_values", "num_frames", "image_size", fixed_frames=True),
+        # TimeSformer interpolates its time embeddings; V-JEPA 2 uses rotary positions.
+        ModelFamily("timesformer", "pixel_values", "num_frames", "image_size", fixed_frames=False),
+        ModelFamily("vjepa2", "pixel_values_videos", "frames_per_clip", "crop_size", fixed_frames=False),
+    )
+}
+
+
+def family_of(config) -> ModelFamily:
+    """The family of a transformers config; a clear error for models vidcls does not support."""
+    try:
+        return FAMILIES[config.model_type]
+    except KeyError:
+        raise ConfigError(
+            f"model type {config.model_type!r} is not supported; use one of: {', '.join(sorted(FAMILIES))}"
+        ) from None
+
+
+def frames_of(config) -> int:
+    return int(getattr(config, family_of(config).frames_attr))
+
+
+def size_of(config) -> int:
+    size = getattr(config, family_of(config).size_attr)
+    return int(size[0] if isinstance(size, (list, tuple)) else size)

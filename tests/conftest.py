@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny generated videos and tiny model configs. Nothing here touches the network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from transformers import VideoMAEConfig
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "videos"
+REAL_VIDEOS = sorted((SHARED_VIDEOS / "real").glob("*"))
+BAD_VIDEOS = sorted((SHARED_VIDEOS / "bad").glob("*"))
+
+
+def write_numbered_video(path: Path, num_frames: int, fps: int = 25, size=(64, 48), codec="mpeg4") -> Path:
+    """A video whose frame i is a flat grey of level 4*i (mod 256), to check which frames were decoded."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.bit_rate = 2_000_000
+        for i in range(num_frames):
+            frame = np.full((size[1], size[0], 3), (4 * i) % 256, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def frame_numbers(frames: np.ndarray) -> list[int]:
+    """Inverse of write_numbered_video: the frame number each decoded frame shows."""
+    return [round(float(f.mean()) / 4) for f in frames]
+
+
+@pytest.fixture(scope="session")
+def motion_data(tmp_path_factory) -> Path:
+    """48 short generated videos in the guide's layout: 8 classes x 1 group x 2 clips per split."""
+    from vidcls.data.synthetic import make_motion_dataset
+
+    return make_motion_dataset(tmp_path_factory.mktemp("motion"), groups=(1, 1, 1), clips_per_group=2, seconds=1.0)
+
+
+@pytest.fixture(scope="session")
+def micro_config(tmp_path_factory) -> Path:
+    """A VideoMAE config small enough to train in seconds: 16 px, 4 frames, 2 layers of width 32."""
+    config = VideoMAEConfig(
+        image_size=16,
+        patch_size=8,
+        num_frames=4,
+        tubelet_size=2,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    path = tmp_path_factory.mktemp("config") / "config.json"
+    config.to_json_file(path)
+    return path

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+from conftest import BAD_VIDEOS, REAL_VIDEOS, frame_numbers, write_numbered_video
+
+from vidcls.data.decode import probe, read_frames
+from vidcls.errors import DecodeError
+
+pytestmark = pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project")
+
+
+@pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)
+def test_every_real_video_decodes(path):
+    info = probe(path)
+    assert info.num_frames > 0 and info.fps > 0
+    indices = np.arange(16) * 4 + max(0, info.num_frames - 64)
+    frames = read_frames(path, indices, info)
+    assert frames.dtype == np.uint8
+    assert frames.shape == (16, info.height, info.width, 3)
+    assert frames.max() > 0  # pictures, not black padding
+
+
+def test_rotated_videos_come_out_upright():
+    real = REAL_VIDEOS[0].parent
+    stored = read_frames(real / "video_0.mov", [0])
+    assert stored.shape[1:3] == (320, 568)
+    assert read_frames(real / "video_90.mov", [0]).shape[1:3] == (568, 320)  # portrait once turned
+    assert read_frames(real / "video_180.mov", [0]).shape[1:3] == (320, 568)
+    assert probe(real / "video_90.mov").rotation == 270
+
+
+def test_container_without_frame_count_is_estimated():
+    info = probe(REAL_VIDEOS[0].parent / "flipping_a_pancake.mkv")  # declares 0 frames
+    assert 300 <= info.num_frames <= 320
+
+
+def test_shrinks_to_short_side_keeping_aspect():
+    frames = read_frames(REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi", [0, 10], max_short_side=60)
+    assert frames.shape == (2, 60, 80, 3)
+
+
+def test_picks_the_requested_frames(tmp_path):
+    path = write_numbered_video(tmp_path / "numbered.avi", num_frames=60)
+    for indices in ([0, 1, 2, 3], [40, 44, 48, 52], [59, 10, 10, 30], [50, 58, 70]):
+        got = frame_numbers(read_frames(path, indices))
+        assert got == [min(i, 59) for i in indices]  # past the end: the last frame
+
+
+@pytest.mark.parametrize("path", BAD_VIDEOS, ids=lambda p: p.name)
+def test_bad_videos_give_one_line_error_naming_the_file(path):
+    with pytest.raises(DecodeError) as caught:
+        info = probe(path)
+        read_frames(path, np.arange(16) * 4 + max(0, info.num_frames - 64), info)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("empty.avi", b""), ("text.avi", b"this is not a video\n" * 50), ("missing.mp4", None)]
+)
+def test_other_bad_inputs(tmp_path, name, content):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DecodeError, match=name):
+        probe(path)

@@ -1,0 +1,120 @@
+"""The guide's whole path on generated videos: train -> evaluate -> predict, then load in transformers."""
+
+import json
+
+import pytest
+import torch
+from conftest import REAL_VIDEOS
+from transformers import AutoModelForVideoClassification
+
+from vidcls.cli import main
+from vidcls.engine.predict import Predictor
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, motion_data, micro_config):
+    output_dir = tmp_path_factory.mktemp("run") / "model"
+    code = main(
+        [
+            "train",
+            "--data_dir", str(motion_data),
+            "--config_name", str(micro_config),
+            "--output_dir", str(output_dir),
+            "--sample_rate", "2",
+            "--hflip", "false",
+            "--num_train_epochs", "2",
+            "--learning_rate", "1e-3",
+            "--dataloader_num_workers", "0",
+            "--dataloader_persistent_workers", "false",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return output_dir
+
+
+def test_output_folder_holds_model_processor_and_clip_settings(trained):
+    for name in ("config.json", "model.safetensors", "video_preprocessor_config.json", "vidcls.json"):
+        assert (trained / name).is_file(), name
+    clip = json.loads((trained / "vidcls.json").read_text())
+    assert clip["num_frames"] == 4 and clip["sample_rate"] == 2 and clip["hflip"] is False
+    model = AutoModelForVideoClassification.from_pretrained(trained)
+    assert model.config.label2id["DriftEast"] == 0 and len(model.config.id2label) == 8
+
+
+def test_evaluate_reports_per_video_and_per_clip(trained, motion_data, capsys):
+    assert main(["evaluate", "--model_dir", str(trained), "--data_dir", str(motion_data), "--num_workers", "0"]) == 0
+    assert "per video: top-1" in capsys.readouterr().out
+    report = json.loads((trained / "eval_test.json").read_text())
+    assert report["num_videos"] == 16  # 8 classes x 1 group x 2 clips
+    assert report["num_clips"] == 16 * 4  # eval_clips=4 per video
+    for key in ("accuracy", "top5_accuracy", "clip_accuracy", "clip_top5_accuracy"):
+        assert 0.0 <= report[key] <= 1.0
+    assert report["top5_accuracy"] >= report["accuracy"]
+    assert report["skipped_videos"] == []
+
+
+def test_predict_prints_pipeline_format(trained, motion_data, capsys):
+    videos = sorted((motion_data / "test").rglob("*.avi"))[:2]
+    assert main(["predict", "--model_dir", str(trained), "--top_k", "3", *map(str, videos)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["video"] for line in lines] == [str(v) for v in videos]
+    for line in lines:
+        preds = line["predictions"]
+        assert len(preds) == 3 and set(preds[0]) == {"label", "score"}
+        assert preds[0]["score"] >= preds[1]["score"] >= preds[2]["score"]
+
+
+def test_predict_reports_bad_files_and_goes_on(trained, motion_data, tmp_path, capsys):
+    bad = tmp_path / "broken.avi"
+    bad.write_bytes(b"not a video")
+    good = sorted((motion_data / "test").rglob("*.avi"))[0]
+    assert main(["predict", "--model_dir", str(trained), str(bad), str(good)]) == 1
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert "broken.avi" in first["error"] and "predictions" in second
+
+
+def test_predictor_on_frames_in_memory_matches_file(trained, motion_data):
+    from vidcls.data.decode import read_frames
+
+    predictor = Predictor.from_pretrained(trained)
+    video = sorted((motion_data / "test").rglob("*.avi"))[0]
+    frames = read_frames(video, range(25))  # the whole 1 s video
+    assert predictor.predict_frames(frames)[0]["label"] == predictor.predict(video)[0]["label"]
+
+
+@pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project")
+@pytest.mark.parametrize("name", ["h265_video.mp4", "video_90.mov", "mmaction2_test.mp4"])
+def test_predict_on_real_videos(trained, name):
+    scores = Predictor.from_pretrained(trained).scores(
+        Predictor.from_pretrained(trained).clips_from_file(REAL_VIDEOS[0].parent / name)
+    )
+    assert scores.shape == (8,) and torch.isclose(scores.sum(), torch.tensor(1.0))
+
+
+def _torchcodec_loads() -> str | None:
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except Exception as err:  # torchcodec raises RuntimeError/OSError when FFmpeg's libraries are missing
+        return f"torchcodec cannot load FFmpeg's shared libraries ({type(err).__name__}); .ci/run installs them"
+    return None
+
+
+@pytest.mark.skipif(_torchcodec_loads() is not None, reason=str(_torchcodec_loads()))
+def test_output_folder_works_in_transformers_pipeline(trained, motion_data):
+    from transformers import pipeline
+
+    classifier = pipeline("video-classification", model=str(trained))
+    video = sorted((motion_data / "test").rglob("*.avi"))[0]
+    result = classifier(str(video), top_k=3)
+    assert len(result) == 3 and result[0]["label"] in classifier.model.config.label2id
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys, micro_config):
+    code = main(["train", "--data_dir", str(tmp_path / "nowhere"), "--config_name", str(micro_config), "--output_dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "nowhere does not exist" in err
+    assert main(["evaluate", "--model_dir", str(tmp_path), "--data_dir", str(tmp_path)]) == 2
+    assert "vidcls.json" in capsys.readouterr().err
+    assert main(["train", "--no_such_flag", "1"]) == 2
+    assert "--no_such_flag" in capsys.readouterr().err
+    assert main(["frobnicate"]) == 2

@@ -1,0 +1,69 @@
+import pytest
+import torch
+from transformers import AutoModelForVideoClassification
+
+from vidcls.config import ClipSpec
+from vidcls.errors import ConfigError
+from vidcls.models.factory import create_model, resolve_clip_spec, tiny_videomae_config
+from vidcls.models.families import family_of
+
+LABELS = {"a": 0, "b": 1, "c": 2}
+
+
+def test_tiny_preset_is_small_and_labelled():
+    model = create_model(None, "tiny", LABELS)
+    assert model.config.id2label == {0: "a", 1: "b", 2: "c"}
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000
+    logits = model(pixel_values=torch.randn(1, 16, 3, 32, 32)).logits
+    assert logits.shape == (1, 3)
+
+
+def test_config_file(micro_config):
+    model = create_model(None, str(micro_config), LABELS)
+    assert model.config.num_labels == 3 and model.config.image_size == 16
+
+
+def test_pretrained_folder_gets_a_new_head(tmp_path):
+    config = tiny_videomae_config()
+    config.num_labels = 400  # like a Kinetics-400 checkpoint
+    AutoModelForVideoClassification.from_config(config).save_pretrained(tmp_path)
+    model = create_model(str(tmp_path), None, LABELS)
+    assert model.classifier.out_features == 3
+    assert model.config.label2id == LABELS
+
+
+def test_unknown_config_name_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="--config_name"):
+        create_model(None, str(tmp_path / "nope.json"), LABELS)
+
+
+def test_neither_model_nor_config():
+    with pytest.raises(ConfigError, match="--model_name_or_path"):
+        create_model(None, None, LABELS)
+
+
+def test_clip_spec_comes_from_the_model_and_flags():
+    model = create_model(None, "tiny", LABELS)
+    spec = resolve_clip_spec(model, sample_rate=2, num_frames=None)
+    assert (spec.num_frames, spec.image_size, spec.sample_rate) == (16, 32, 2)
+
+
+def test_frame_count_the_model_cannot_take_fails_before_data():
+    model = create_model(None, "tiny", LABELS)
+    with pytest.raises(ConfigError, match="exactly 16 frames"):
+        resolve_clip_spec(model, num_frames=8)
+
+
+def test_unsupported_family():
+    from transformers import BertConfig
+
+    with pytest.raises(ConfigError, match="not supported"):
+        family_of(BertConfig())
+
+
+def test_clip_spec_roundtrip_and_validation(tmp_path):
+    spec = ClipSpec(num_frames=8, image_size=64, hflip=False)
+    spec.save(tmp_path)
+    assert ClipSpec.load(tmp_path) == spec
+    with pytest.raises(ConfigError, match="--sample_rate"):
+        ClipSpec(sample_rate=0)
