@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/vidcls demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test-slow: $(STAMP)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from conftest import BAD_VIDEOS, REAL_VIDEOS, frame_numbers, write_numbered_video
 
+from conftest import BAD_VIDEOS, REAL_VIDEOS, frame_numbers, write_numbered_video
 from vidcls.data.decode import probe, read_frames
 from vidcls.errors import DecodeError
 

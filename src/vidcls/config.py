@@ -63,7 +63,9 @@ class ClipSpec:
     def load(cls, directory: str | Path) -> ClipSpec:
         path = Path(directory) / CLIP_SPEC_FILE
         if not path.is_file():
-            raise ConfigError(f"{path} not found: {directory} is not a vidcls model folder (train one with vidcls train)")
+            raise ConfigError(
+                f"{path} not found: {directory} is not a vidcls model folder (train one with vidcls train)"
+            )
         data = json.loads(path.read_text())
         known = {f.name for f in fields(cls)}
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}

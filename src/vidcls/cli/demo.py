@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data_dir", default="data/demo", help="Where the generated dataset goes (kept for reruns).")
     parser.add_argument("--output_dir", default="runs/demo", help="Where the trained model goes (replaced).")
     parser.add_argument("--epochs", type=float, default=10, help="Training epochs.")
-    parser.add_argument("--groups", default="25,3,6", help="Groups (textures) in train,val,test; 48 videos each.")
+    parser.add_argument("--groups", default="40,4,6", help="Groups (textures) in train,val,test; 32 videos each.")
     parser.add_argument("--seed", type=int, default=0, help="Seed for data and training.")
     return parser
 

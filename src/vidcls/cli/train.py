@@ -21,11 +21,13 @@ def build_parser() -> HfArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.set_defaults(**GUIDE_TRAINING_DEFAULTS)
+    # The full usage lists hundreds of TrainingArguments flags: keep error messages short.
+    parser.usage = "vidcls train --data_dir DIR --output_dir DIR [--model_name_or_path ID | --config_name NAME] [flags]"
     return parser
 
 
 def split_arguments(args: argparse.Namespace):
-    """Namespace -> (DataArguments, ModelArguments, TrainingArguments), with TrainingArguments' checks as ConfigError."""
+    """Namespace -> (DataArguments, ModelArguments, TrainingArguments); their own checks raise ConfigError."""
     values = vars(args)
     parsed = []
     for cls in ARGUMENT_CLASSES:

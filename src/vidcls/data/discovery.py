@@ -115,7 +115,9 @@ def resolve_data_dir(data_dir: str | Path) -> Path:
     return path
 
 
-def load_split(data_dir: str | Path, split: str, labels: LabelMaps | None = None) -> tuple[list[VideoRecord], LabelMaps]:
+def load_split(
+    data_dir: str | Path, split: str, labels: LabelMaps | None = None
+) -> tuple[list[VideoRecord], LabelMaps]:
     """Records of one split. Without ``labels`` the split defines them (the training split does)."""
     root = resolve_data_dir(data_dir)
     split_dir = root / split
@@ -133,7 +135,9 @@ def load_split(data_dir: str | Path, split: str, labels: LabelMaps | None = None
             f"classes in {split_dir} that the model was not trained on: {', '.join(unknown)} "
             f"(known: {', '.join(labels.names)})"
         )
-    records = [VideoRecord(path, labels.label2id[name], group_of(path)) for name, paths in classes.items() for path in paths]
+    records = [
+        VideoRecord(path, labels.label2id[name], group_of(path)) for name, paths in classes.items() for path in paths
+    ]
     return records, labels
 
 

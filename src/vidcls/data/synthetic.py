@@ -28,7 +28,7 @@ DIRECTIONS = {
     "DriftSouthEast": 315,
 }
 WIDTH, HEIGHT, FPS = 320, 240, 25
-CLIPS_PER_GROUP = 6
+CLIPS_PER_GROUP = 4
 
 
 def random_texture(rng: np.random.Generator, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
@@ -86,7 +86,7 @@ def _write_group(job) -> int:
 def make_motion_dataset(
     output_dir: str | Path,
     *,
-    groups: tuple[int, int, int] = (25, 3, 6),
+    groups: tuple[int, int, int] = (40, 4, 6),
     clips_per_group: int = CLIPS_PER_GROUP,
     seconds: float = 3.2,
     seed: int = 0,
@@ -105,10 +105,12 @@ def make_motion_dataset(
     num_frames = round(seconds * FPS)
     jobs = []
     first_group = 1
-    for split, count in zip(("train", "val", "test"), groups):
+    for split, count in zip(("train", "val", "test"), groups, strict=True):
         for class_name in DIRECTIONS:
             (output_dir / split / class_name).mkdir(parents=True, exist_ok=True)
-        jobs += [(output_dir / split, g, clips_per_group, seed, num_frames) for g in range(first_group, first_group + count)]
+        jobs += [
+            (output_dir / split, g, clips_per_group, seed, num_frames) for g in range(first_group, first_group + count)
+        ]
         first_group += count
     with ProcessPoolExecutor(workers) as pool:
         for written in pool.map(_write_group, jobs):

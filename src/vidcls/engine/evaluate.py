@@ -64,7 +64,9 @@ def evaluate(
     report = accuracy_report(torch.cat(logits).numpy(), torch.cat(clip_labels).numpy(), video_index.numpy())
     scored = set(video_index.tolist())
     skipped = [vars(s) for s in dataset.skipped] + [
-        {"path": str(r.path), "reason": "no clip could be decoded"} for i, r in enumerate(dataset.records) if i not in scored
+        {"path": str(r.path), "reason": "no clip could be decoded"}
+        for i, r in enumerate(dataset.records)
+        if i not in scored
     ]
     report.update(split=split, data_dir=str(data_dir), model_dir=str(model_dir), skipped_videos=skipped)
     output_file = Path(output_file) if output_file else Path(model_dir) / f"eval_{split}.json"

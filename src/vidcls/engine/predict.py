@@ -78,7 +78,7 @@ class Predictor:
 
     def top_k(self, scores: torch.Tensor, top_k: int = 5) -> list[dict]:
         values, ids = scores.topk(min(top_k, len(scores)))
-        return [{"label": self.id2label[int(i)], "score": float(v)} for v, i in zip(values, ids)]
+        return [{"label": self.id2label[int(i)], "score": float(v)} for v, i in zip(values, ids, strict=True)]
 
     def predict(self, path: str | Path, top_k: int = 5) -> list[dict]:
         """Top-k labels of a video file, in the pipeline's format ``[{"label", "score"}]``."""

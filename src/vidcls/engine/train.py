@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -34,6 +35,7 @@ GUIDE_TRAINING_DEFAULTS = {
     "per_device_eval_batch_size": 8,
     "dataloader_num_workers": 2,
     "dataloader_persistent_workers": True,
+    "dataloader_pin_memory": torch.cuda.is_available(),  # pinning only helps copies to a GPU
     "remove_unused_columns": False,  # the collator needs the dataset's own keys
     "save_total_limit": 2,
 }
@@ -41,21 +43,25 @@ GUIDE_TRAINING_DEFAULTS = {
 
 @dataclass
 class DataArguments:
-    data_dir: str = field(metadata={"help": "Dataset folder DATA/{train,val,test}/<Class>/<video>, or a .tar.gz of it."})
+    data_dir: str = field(
+        metadata={"help": "Dataset folder DATA/{train,val,test}/<Class>/<video>, or a .tar.gz of it."}
+    )
     train_split: str = field(default="train", metadata={"help": "Folder of the training split."})
     eval_split: str = field(default="val", metadata={"help": "Folder of the split evaluated every epoch."})
     num_frames: int | None = field(default=None, metadata={"help": "Frames per clip (default: the model's)."})
     sample_rate: int = field(default=4, metadata={"help": "Take every n-th frame at the video's own fps."})
     eval_clips: int = field(default=4, metadata={"help": "Evenly spaced clips per video when evaluating."})
     hflip: bool = field(
-        default=True, metadata={"help": "Random horizontal flip in training; --hflip false when labels depend on direction."}
+        default=True,
+        metadata={"help": "Random horizontal flip in training; --hflip false when labels depend on direction."},
     )
 
 
 @dataclass
 class ModelArguments:
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Hub id or folder of a pretrained video classifier, e.g. MCG-NJU/videomae-base."}
+        default=None,
+        metadata={"help": "Hub id or folder of a pretrained video classifier, e.g. MCG-NJU/videomae-base."},
     )
     config_name: str | None = field(
         default=None, metadata={"help": "Train from scratch from a config: 'tiny', a config.json or a hub id."}
@@ -112,7 +118,9 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
     eval_records, _ = load_split(data_args.data_dir, data_args.eval_split, labels)
     splits[data_args.eval_split] = eval_records
     check_group_leakage(splits)
-    logger.info("%d classes, %d training and %d validation videos", len(labels.names), len(train_records), len(eval_records))
+    logger.info(
+        "%d classes, %d training and %d validation videos", len(labels.names), len(train_records), len(eval_records)
+    )
 
     model = create_model(model_args.model_name_or_path, model_args.config_name, labels.label2id)
     spec = resolve_clip_spec(
