@@ -55,6 +55,15 @@ class DataArguments:
         default=True,
         metadata={"help": "Random horizontal flip in training; --hflip false when labels depend on direction."},
     )
+    strict: bool = field(
+        default=False,
+        metadata={"help": "Fail before training, listing every unreadable video, instead of skipping them."},
+    )
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "Keep decoded frames here (reduced size) so later epochs skip decoding."}
+    )
+    cache_max_gb: float = field(default=50.0, metadata={"help": "Disk budget of --cache_dir; videos past it are decoded."})
+    # Layout options (single folder split by group, split lists, manifests) go below.
 
 
 @dataclass
