@@ -35,6 +35,9 @@ def trained(tmp_path_factory, motion_data, micro_config):
 def test_output_folder_holds_model_processor_and_clip_settings(trained):
     for name in ("config.json", "model.safetensors", "video_preprocessor_config.json", "vidcls.json"):
         assert (trained / name).is_file(), name
+    assert (trained / "training_curves.png").read_bytes().startswith(b"\x89PNG")
+    card = (trained / "README.md").read_text()
+    assert "pipeline_tag: video-classification" in card and "DriftNorthWest" in card and "| accuracy |" in card
     clip = json.loads((trained / "vidcls.json").read_text())
     assert clip["num_frames"] == 4 and clip["sample_rate"] == 2 and clip["hflip"] is False
     model = AutoModelForVideoClassification.from_pretrained(trained)

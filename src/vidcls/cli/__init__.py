@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
-from vidcls.cli import demo, evaluate, predict, train
 from vidcls.errors import VidclsError
 
+# Command name -> module, imported only when that command runs.
 COMMANDS = {
-    "train": train,
-    "evaluate": evaluate,
-    "predict": predict,
-    "demo": demo,
+    "train": "vidcls.cli.train",
+    "evaluate": "vidcls.cli.evaluate",
+    "predict": "vidcls.cli.predict",
+    "cache": "vidcls.cli.cache",
+    "demo": "vidcls.cli.demo",
+    "check": "vidcls.cli.check",
 }
 
 
 def _usage() -> str:
     lines = ["usage: vidcls <command> [flags]   (vidcls <command> --help for its flags)", "", "commands:"]
-    lines += [f"  {name:<10} {module.__doc__.strip().splitlines()[0]}" for name, module in COMMANDS.items()]
+    for name, module in COMMANDS.items():
+        lines.append(f"  {name:<10} {importlib.import_module(module).__doc__.strip().splitlines()[0]}")
     return "\n".join(lines)
 
 
@@ -33,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vidcls: error: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = COMMANDS[name]
+    command = importlib.import_module(COMMANDS[name])
     parser = command.build_parser()
     parser.prog = f"vidcls {name}"
     try:

@@ -6,14 +6,18 @@ per video, each tagged with its video's index so scores can be averaged per vide
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from vidcls.config import ClipSpec
-from vidcls.data.decode import VideoInfo, probe, read_frames
+from vidcls.data.backends import get_reader
+from vidcls.data.cache import FrameCache
+from vidcls.data.decode import VideoInfo, probe
 from vidcls.data.discovery import VideoRecord
 from vidcls.data.sampling import random_clip, uniform_clips
 from vidcls.data.transforms import build_transform, decode_short_side, to_video_tensor
@@ -51,12 +55,28 @@ class ClipDataset(torch.utils.data.Dataset):
         records: the labelled videos.
         spec: clip sampling and size.
         train: one random, augmented clip per video (True) or ``spec.eval_clips`` uniform clips (False).
+        cache: keep decoded frames on disk for later epochs.
+        failure_log: a JSON-lines file where clips that fail to decode are recorded (from any worker process).
+        decoder: "pyav" or "torchcodec" (falls back to PyAV when it cannot load).
     """
 
-    def __init__(self, records: list[VideoRecord], spec: ClipSpec, *, train: bool):
+    def __init__(
+        self,
+        records: list[VideoRecord],
+        spec: ClipSpec,
+        *,
+        train: bool,
+        cache: FrameCache | None = None,
+        failure_log: str | Path | None = None,
+        decoder: str = "pyav",
+    ):
         self.records, self.infos, self.skipped = probe_all(records)
         self.spec = spec
         self.train = train
+        self.cache = cache
+        self.read_frames = get_reader(decoder)
+        self.failure_log = Path(failure_log) if failure_log else None
+        self._logged: set[str] = set()
         self.transform = build_transform(spec, train=train)
         self.short_side = decode_short_side(spec, train=train)
         clips_per_video = 1 if train else spec.eval_clips
@@ -66,26 +86,49 @@ class ClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def segment(self, video: int) -> tuple[int, int]:
+        """First frame and frame count of the part of the video the record covers (all of it by default)."""
+        record, info = self.records[video], self.infos[video]
+        first = 0 if record.start is None else min(info.num_frames - 1, max(0, round(record.start * info.fps)))
+        stop = info.num_frames if record.end is None else min(info.num_frames, round(record.end * info.fps))
+        return first, max(1, stop - first)
+
     def clip_indices(self, video: int, clip: int) -> np.ndarray:
-        info, spec = self.infos[video], self.spec
+        first, count = self.segment(video)
+        spec = self.spec
         if self.train:
             # Seeded from torch so each DataLoader worker and each epoch draws different clips.
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
-            return random_clip(info.num_frames, spec.num_frames, spec.sample_rate, rng)
-        return uniform_clips(info.num_frames, spec.num_frames, spec.sample_rate, spec.eval_clips)[clip]
+            return first + random_clip(count, spec.num_frames, spec.sample_rate, rng)
+        return first + uniform_clips(count, spec.num_frames, spec.sample_rate, spec.eval_clips)[clip]
 
     def load(self, index: int) -> dict:
         video, clip = self.items[index]
         record = self.records[video]
-        frames = read_frames(record.path, self.clip_indices(video, clip), self.infos[video], self.short_side)
+        indices = self.clip_indices(video, clip)
+        cached = self.cache.get(record.path, self.infos[video], self.short_side) if self.cache else None
+        if cached is not None:
+            frames = cached[np.minimum(indices, len(cached) - 1)]
+        else:
+            frames = self.read_frames(record.path, indices, self.infos[video], self.short_side)
         clip_tensor = self.transform(to_video_tensor(frames))  # (T, C, H, W) uint8
         return {"video": clip_tensor.as_subclass(torch.Tensor), "label": record.label, "video_index": video}
+
+    def _record_failure(self, index: int, err: DecodeError) -> None:
+        path = str(self.records[self.items[index][0]].path)
+        if path in self._logged:
+            return
+        self._logged.add(path)  # once per video and process
+        logger.warning("skipping a clip: %s", err)
+        if self.failure_log:
+            with self.failure_log.open("a") as log:  # one short append per line: safe across workers
+                log.write(json.dumps({"path": path, "reason": str(err)}) + "\n")
 
     def __getitem__(self, index: int) -> dict | None:
         try:
             return self.load(index)
         except DecodeError as err:
-            logger.warning("skipping a clip: %s", err)
+            self._record_failure(index, err)
             if not self.train:
                 return None  # evaluation drops it; its video is scored from its other clips, if any
         # Training keeps its batch size: take another video instead.
@@ -94,5 +137,5 @@ class ClipDataset(torch.utils.data.Dataset):
             try:
                 return self.load(int(replacement))
             except DecodeError as err:
-                logger.warning("skipping a clip: %s", err)
+                self._record_failure(int(replacement), err)
         raise DecodeError(f"{MAX_REPLACEMENTS + 1} videos in a row failed to decode; check the dataset")

@@ -38,6 +38,7 @@ class VideoInfo:
     width: int
     height: int
     rotation: int  # degrees counter-clockwise to turn the stored frames upright
+    stream_index: int  # the container's best video stream (the one FFmpeg and torchcodec pick)
 
     @property
     def duration(self) -> float:
@@ -76,7 +77,7 @@ def probe(path: str | Path) -> VideoInfo:
     """
     path = Path(path)
     with _open(path) as container:
-        stream = container.streams.video[0]
+        stream = container.streams.best("video")
         fps = _fps(stream)
         try:
             first = next(container.decode(stream))
@@ -87,7 +88,7 @@ def probe(path: str | Path) -> VideoInfo:
         num_frames = stream.frames or _estimate_frames(container, stream, fps)
         rotation = int(round((first.rotation or 0) / 90)) * 90 % 360
         width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
-        return VideoInfo(num_frames, fps, _frame_time(first, 0.0), width, height, rotation)
+        return VideoInfo(num_frames, fps, _frame_time(first, 0.0), width, height, rotation, stream.index)
 
 
 def _estimate_frames(container, stream, fps: float) -> int:
@@ -149,7 +150,7 @@ def read_frames(
     best_gap = np.full(len(wanted), np.inf)
 
     with _open(path) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[info.stream_index]
         if times[0] > info.start_time + half_frame:
             # Seek lands on the keyframe at or before the clip's first frame.
             container.seek(int((times[0] - half_frame) / stream.time_base), stream=stream, backward=True)
@@ -170,7 +171,9 @@ def read_frames(
     if best[0] is None:
         raise DecodeError(f"{path}: no frame decoded near {times[0]:.2f}s")
 
-    width, height = _target_size(best[0].width, best[0].height, max_short_side)
+    # Every frame gets the size of the first one, even if the stream changes resolution midway.
+    stored_width, stored_height = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
+    width, height = _target_size(stored_width, stored_height, max_short_side)
     converted: dict[int, np.ndarray] = {}
     arrays = []
     for frame in best:

@@ -17,7 +17,9 @@ from vidcls.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
+# The guide's five, then other containers FFmpeg reads that people still have videos in.
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov")
+VIDEO_EXTENSIONS += (".m4v", ".mpg", ".mpeg", ".ogv", ".3gp", ".3g2", ".wmv", ".asf", ".flv", ".rm")
 SPLITS = ("train", "val", "test")
 # UCF101 names clips v_<Class>_g<group>_c<clip>; clips of one group come from one long video.
 UCF_GROUP = re.compile(r"_g(\d+)_c\d+", re.IGNORECASE)
@@ -25,9 +27,13 @@ UCF_GROUP = re.compile(r"_g(\d+)_c\d+", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class VideoRecord:
+    """One labelled video, or a segment of it when ``start``/``end`` (seconds) are set."""
+
     path: Path
     label: int
     group: str
+    start: float | None = None
+    end: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +92,10 @@ def extract_archive(archive: Path) -> Path:
         except (tarfile.TarError, OSError) as err:
             raise DatasetError(f"{archive}: cannot extract archive ({err})") from err
         done_marker.touch()
-    # Archives often wrap the splits in one top folder (UCF101_subset/train/...).
-    children = [p for p in target.iterdir() if p.is_dir()]
-    if not any((target / s).is_dir() for s in SPLITS) and len(children) == 1:
+    # Archives often wrap the splits in one top folder (UCF101_subset/train/...); a manifest or list file
+    # next to that folder means the archive's top level is the dataset, so keep it.
+    children = [p for p in target.iterdir() if p != done_marker]
+    if not any((target / s).is_dir() for s in SPLITS) and len(children) == 1 and children[0].is_dir():
         return children[0]
     return target
 
@@ -111,7 +118,9 @@ def resolve_data_dir(data_dir: str | Path) -> Path:
     if path.is_file():
         if path.name.endswith((".tar.gz", ".tgz", ".tar")):
             return extract_archive(path)
-        raise DatasetError(f"--data_dir {path} is a file; pass a dataset folder or a .tar.gz archive")
+        raise DatasetError(
+            f"--data_dir {path} is a file; pass a dataset folder, a .tar.gz archive or a .csv/.jsonl manifest"
+        )
     return path
 
 
@@ -141,15 +150,18 @@ def load_split(
     return records, labels
 
 
-def check_group_leakage(splits: dict[str, list[VideoRecord]]) -> None:
-    """Clips of one group (one source video) in two splits make test scores meaningless: refuse them."""
-    seen: dict[str, str] = {}
-    leaks = []
+def find_group_leaks(splits: dict[str, list[VideoRecord]]) -> dict[str, list[str]]:
+    """Groups found in more than one split -> the splits holding them, in the order given."""
+    found: dict[str, list[str]] = {}
     for split, records in splits.items():
         for group in sorted({r.group for r in records}):
-            if group in seen and seen[group] != split:
-                leaks.append(f"{group} ({seen[group]}, {split})")
-            seen.setdefault(group, split)
+            found.setdefault(group, []).append(split)
+    return {group: names for group, names in found.items() if len(names) > 1}
+
+
+def check_group_leakage(splits: dict[str, list[VideoRecord]]) -> None:
+    """Clips of one group (one source video) in two splits make test scores meaningless: refuse them."""
+    leaks = [f"{group} ({', '.join(names)})" for group, names in find_group_leaks(splits).items()]
     if leaks:
         shown = "; ".join(leaks[:5]) + (f"; and {len(leaks) - 5} more" if len(leaks) > 5 else "")
         raise DatasetError(f"groups found in more than one split: {shown}; move each group's clips into one split")

@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from vidcls.config import ClipSpec
+from vidcls.data.cache import FrameCache
 from vidcls.data.dataset import ClipDataset
-from vidcls.data.discovery import check_group_leakage, load_split
+from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions, load_dataset
 from vidcls.engine.batching import ClipCollator, prepare_pixels
 from vidcls.engine.metrics import compute_metrics
-from vidcls.errors import ConfigError
+from vidcls.engine.report import plot_training_curves, write_model_card
+from vidcls.errors import ConfigError, DatasetError
 from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
 from vidcls.models.families import family_of
 
 logger = logging.getLogger(__name__)
+
+# Training settings shown in the model card.
+RECIPE_SETTINGS = (
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "warmup_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "seed",
+)
+
+# Clips that fail mid-run are appended here by the data workers, then folded into skipped_videos.json.
+SKIPPED_LOG = "skipped_videos.log.jsonl"
 
 # The guide's settings; every TrainingArguments flag can still override them on the command line.
 GUIDE_TRAINING_DEFAULTS = {
@@ -44,7 +60,12 @@ GUIDE_TRAINING_DEFAULTS = {
 @dataclass
 class DataArguments:
     data_dir: str = field(
-        metadata={"help": "Dataset folder DATA/{train,val,test}/<Class>/<video>, or a .tar.gz of it."}
+        metadata={
+            "help": "Dataset: DATA/{train,val,test}/<Class>/<video>; DATA/<Class>/<video> (split by group); "
+            "UCF101/HMDB51 videos with their split lists; a .csv/.jsonl manifest (path,label[,group][,start,end]"
+            "[,split]) or a folder with metadata.csv; a .tar.gz of any of these, or "
+            "hf://datasets/<owner>/<repo>/<archive>.tar.gz."
+        }
     )
     train_split: str = field(default="train", metadata={"help": "Folder of the training split."})
     eval_split: str = field(default="val", metadata={"help": "Folder of the split evaluated every epoch."})
@@ -62,8 +83,19 @@ class DataArguments:
     cache_dir: str | None = field(
         default=None, metadata={"help": "Keep decoded frames here (reduced size) so later epochs skip decoding."}
     )
-    cache_max_gb: float = field(default=50.0, metadata={"help": "Disk budget of --cache_dir; videos past it are decoded."})
+    cache_max_gb: float = field(
+        default=50.0, metadata={"help": "Disk budget of --cache_dir; videos past it are decoded."}
+    )
+    decoder: str = field(
+        default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
+    )
     # Layout options (single folder split by group, split lists, manifests) go below.
+    split_ratios: str | None = field(
+        default=None, metadata={"help": LAYOUT_FLAG_HELP["split_ratios"], "aliases": ["--split"]}
+    )
+    group_pattern: str | None = field(default=None, metadata={"help": LAYOUT_FLAG_HELP["group_pattern"]})
+    fold: int = field(default=1, metadata={"help": LAYOUT_FLAG_HELP["fold"]})
+    split_seed: int = field(default=0, metadata={"help": LAYOUT_FLAG_HELP["split_seed"]})
 
 
 @dataclass
@@ -121,12 +153,13 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
     """Train, keep the best epoch by per-video validation accuracy, save it with its clip spec; return metrics."""
     if training_args.output_dir is None:
         raise ConfigError("--output_dir is required: the folder where the trained model is saved")
-    splits = {}
-    train_records, labels = load_split(data_args.data_dir, data_args.train_split)
-    splits[data_args.train_split] = train_records
-    eval_records, _ = load_split(data_args.data_dir, data_args.eval_split, labels)
-    splits[data_args.eval_split] = eval_records
-    check_group_leakage(splits)
+    layout = LayoutOptions.from_flags(
+        data_args.split_ratios, data_args.group_pattern, data_args.fold, data_args.split_seed
+    )
+    dataset = load_dataset(data_args.data_dir, layout)  # refuses groups found in two splits
+    train_records = dataset.records(data_args.train_split, "--train_split")
+    eval_records = dataset.records(data_args.eval_split, "--eval_split")
+    labels = dataset.labels
     logger.info(
         "%d classes, %d training and %d validation videos", len(labels.names), len(train_records), len(eval_records)
     )
@@ -141,8 +174,8 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
         hflip=data_args.hflip,
     )
     family = family_of(model.config)
-    train_set = ClipDataset(train_records, spec, train=True)
-    eval_set = ClipDataset(eval_records, spec, train=False)
+    output_dir = Path(training_args.output_dir)
+    train_set, eval_set = build_datasets(train_records, eval_records, spec, data_args, output_dir)
 
     training_args.label_names = ["labels", "video_index"]
     trainer = VideoTrainer(
@@ -154,19 +187,80 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
         compute_metrics=compute_metrics,
         clip_spec=spec,
         input_name=family.input_name,
+        callbacks=[EpochSummary()],
     )
     result = trainer.train(resume_from_checkpoint=_last_checkpoint(training_args))
+    history = list(trainer.state.log_history)  # before the best model's re-evaluation below
     metrics = {**result.metrics, **trainer.evaluate()}
 
-    output_dir = Path(training_args.output_dir)
     if trainer.is_world_process_zero():
         trainer.save_model(output_dir)
         save_processor(model, spec, output_dir)
         spec.save(output_dir)
-        skipped = [vars(s) for s in train_set.skipped + eval_set.skipped]
-        (output_dir / "skipped_videos.json").write_text(json.dumps(skipped, indent=2) + "\n")
+        skipped = write_skipped_report(output_dir, [train_set, eval_set])
+        metrics["skipped_videos"] = len(skipped)
         (output_dir / "train_results.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        plot_training_curves(history, output_dir / "training_curves.png")
+        write_model_card(
+            output_dir,
+            data_dir=str(data_args.data_dir),
+            labels=labels.names,
+            counts={"training": len(train_set.records), "validation": len(eval_set.records)},
+            base_model=model_args.model_name_or_path or f"{model_args.config_name} (from scratch)",
+            settings={**asdict(spec), **{k: getattr(training_args, k) for k in RECIPE_SETTINGS}},
+            metrics=metrics,
+        )
+        if train_set.cache:
+            logger.info(train_set.cache.summary())
     return metrics
+
+
+class EpochSummary(TrainerCallback):
+    """One log line per evaluation with the per-video and per-clip accuracy side by side."""
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if state.is_world_process_zero and metrics and "eval_accuracy" in metrics:
+            logger.info(
+                "epoch %.2f: validation accuracy per video %.4f, per clip %.4f (%d videos)",
+                state.epoch or 0,
+                metrics["eval_accuracy"],
+                metrics["eval_clip_accuracy"],
+                metrics["eval_num_videos"],
+            )
+
+
+def build_datasets(train_records, eval_records, spec: ClipSpec, data_args: DataArguments, output_dir: Path):
+    """Training and validation datasets; unreadable videos are set aside, or fail the run with --strict."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9)) if data_args.cache_dir else None
+    failure_log = output_dir / SKIPPED_LOG
+    failure_log.unlink(missing_ok=True)
+    options = {"cache": cache, "failure_log": failure_log, "decoder": data_args.decoder}
+    train_set = ClipDataset(train_records, spec, train=True, **options)
+    eval_set = ClipDataset(eval_records, spec, train=False, **options)
+    unreadable = train_set.skipped + eval_set.skipped
+    if unreadable and data_args.strict:
+        listed = "; ".join(s.reason for s in unreadable)
+        raise DatasetError(f"--strict: {len(unreadable)} unreadable videos: {listed}")
+    if not len(train_set) or not len(eval_set):
+        raise DatasetError("no readable video left in the training or validation split; see the warnings above")
+    return train_set, eval_set
+
+
+def write_skipped_report(output_dir: Path, datasets: list[ClipDataset]) -> list[dict]:
+    """Every video skipped (unreadable at start, or failing to decode mid-run) -> skipped_videos.json."""
+    skipped = {s.path: s.reason for dataset in datasets for s in dataset.skipped}
+    failure_log = output_dir / SKIPPED_LOG
+    if failure_log.exists():
+        for line in failure_log.read_text().splitlines():
+            entry = json.loads(line)
+            skipped.setdefault(entry["path"], entry["reason"])
+        failure_log.unlink()
+    report = [{"path": path, "reason": reason} for path, reason in sorted(skipped.items())]
+    (output_dir / "skipped_videos.json").write_text(json.dumps(report, indent=2) + "\n")
+    if report:
+        logger.warning("%d videos were skipped; listed in %s", len(report), output_dir / "skipped_videos.json")
+    return report
 
 
 def _last_checkpoint(training_args: TrainingArguments) -> str | None:

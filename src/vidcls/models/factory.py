@@ -125,3 +125,15 @@ def load_trained(model_dir: str | Path):
     model = AutoModelForVideoClassification.from_pretrained(model_dir)
     family_of(model.config)
     return model.eval(), spec
+
+
+def input_size(model_name_or_path: str | None = None, config_name: str | None = None) -> int:
+    """The input height/width of a checkpoint or config, without loading weights."""
+    if config_name:
+        return size_of(_load_config(config_name))
+    if not model_name_or_path:
+        raise ConfigError("pass --image_size, --config_name or --model_name_or_path")
+    try:
+        return size_of(AutoConfig.from_pretrained(model_name_or_path))
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"--model_name_or_path {model_name_or_path}: cannot load its config ({err})") from err

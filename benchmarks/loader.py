@@ -1,0 +1,189 @@
+"""Clips/s of vidcls's train and eval loaders against the Hugging Face guide's PyTorchVideo loader.
+
+Both sides read the same UCF101-like AVIs (320x240, 25 fps, 7 s, MPEG-4), batch 8 clips of 16 frames at
+224 px and end with float normalised (B, T, C, 224, 224) batches, with 0 and 2 DataLoader workers. The guide
+runs in its own venv (``benchmarks/.guide-venv``, built here on first use) through ``guide_loader.py``.
+
+    .venv/bin/python benchmarks/loader.py           # or: make bench-loader
+    .venv/bin/python benchmarks/loader.py --quick   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from timing import measure
+
+from vidcls.config import ClipSpec
+from vidcls.data.dataset import ClipDataset
+from vidcls.data.discovery import load_split
+from vidcls.data.synthetic import drifting_frames, random_texture, write_video
+from vidcls.engine.batching import ClipCollator, prepare_pixels
+
+HERE = Path(__file__).resolve().parent
+GUIDE_VENV = HERE / ".guide-venv"
+GUIDE_PACKAGES = ["torch==2.14.1", "torchvision==0.29.1", "pytorchvideo==0.1.5", "av"]
+# Class -> direction of travel; 2 groups x 4 clips per class in train, 1 group x 4 in val: 32 and 16 videos.
+CLASSES = {"DriftEast": 0, "DriftNorth": 90, "DriftWest": 180, "DriftSouth": 270}
+SPLIT_GROUPS = {"train": (1, 2), "val": (3,)}
+CLIPS_PER_GROUP = 4
+VIDEO_FRAMES = 175  # 7 s at 25 fps, about UCF101's average length
+BATCH_SIZE = 8
+CACHE_BYTES = 8 * 2**30  # room for every video decoded at the train short side (~70 MB each)
+
+
+def make_videos(root: Path) -> Path:
+    """Write ``root/{train,val}/<Class>/v_<Class>_gNN_cMM.avi`` once (a marker file says it is complete)."""
+    marker = root / ".complete"
+    if marker.exists():
+        return root
+    print(f"writing videos to {root} (once) ...", file=sys.stderr)
+    for split, groups in SPLIT_GROUPS.items():
+        for class_index, (name, angle) in enumerate(CLASSES.items()):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for group in groups:
+                texture = random_texture(np.random.default_rng([group]))
+                for clip in range(1, CLIPS_PER_GROUP + 1):
+                    rng = np.random.default_rng([group, class_index, clip])
+                    path = root / split / name / f"v_{name}_g{group:02d}_c{clip:02d}.avi"
+                    write_video(path, drifting_frames(texture, angle, rng.uniform(3, 6), VIDEO_FRAMES, rng))
+    marker.touch()
+    return root
+
+
+def patch_functional_tensor(venv: Path) -> None:
+    """The well-known PyTorchVideo 0.1.5 fix: ``torchvision.transforms.functional_tensor`` is gone from
+    torchvision (0.17+); the same ``affine`` lives in ``torchvision.transforms.functional``. Idempotent:
+    a patched file no longer contains the old import."""
+    old = "import torchvision.transforms.functional_tensor as F_t"
+    for path in venv.glob("lib/python*/site-packages/pytorchvideo/transforms/augmentations.py"):
+        text = path.read_text()
+        if old in text:
+            path.write_text(text.replace(old, "import torchvision.transforms.functional as F_t"))
+
+
+def ensure_guide_venv() -> Path:
+    """A clean venv with the guide's stack (torch/torchvision from this machine's disk, the rest from PyPI)."""
+    python = GUIDE_VENV / "bin" / "python"
+    stamp = GUIDE_VENV / ".installed"
+    if not stamp.exists():
+        print(f"building {GUIDE_VENV} (once) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(GUIDE_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *GUIDE_PACKAGES], check=True)
+        stamp.touch()
+    patch_functional_tensor(GUIDE_VENV)
+    return python
+
+
+def guide_rows(data: Path, workers: list[int], clips: int) -> list[dict]:
+    python = ensure_guide_venv()
+    command = [str(python), str(HERE / "guide_loader.py"), "--data", str(data), "--clips", str(clips)]
+    result = subprocess.run([*command, "--workers", *map(str, workers)], stdout=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"the guide's loader failed (exit {result.returncode}); see its output above")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def vidcls_loader(data: Path, mode: str, workers: int, cache=None) -> torch.utils.data.DataLoader:
+    records, _ = load_split(data, "train" if mode == "train" else "val")
+    extra = {"cache": cache} if cache is not None else {}
+    dataset = ClipDataset(records, ClipSpec(image_size=224), train=mode == "train", **extra)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=BATCH_SIZE,
+        shuffle=mode == "train",
+        num_workers=workers,
+        collate_fn=ClipCollator("pixel_values"),
+        persistent_workers=workers > 0,  # steady state, as on the guide's side
+    )
+
+
+def time_vidcls(loader, clips: int) -> dict:
+    spec = loader.dataset.spec
+    return measure(loader, clips, lambda batch: prepare_pixels(batch, "pixel_values", spec))
+
+
+def vidcls_rows(data: Path, workers: list[int], clips: int) -> list[dict]:
+    return [
+        {"mode": mode, "workers": n, **time_vidcls(vidcls_loader(data, mode, n), clips)}
+        for mode in ("train", "eval")
+        for n in workers
+    ]
+
+
+def cache_rows(data: Path, workers: list[int], clips: int) -> list[dict]:
+    """vidcls with its decoded-frame cache, filled by one untimed pass before timing."""
+    try:
+        from vidcls.data.cache import FrameCache
+    except ImportError:
+        FrameCache = None
+    if FrameCache is None or "cache" not in inspect.signature(ClipDataset).parameters:
+        print("cache: not available yet")
+        return []
+    cache_dir = data / "cache"
+    shutil.rmtree(cache_dir, ignore_errors=True)  # a fresh fill each run
+    rows = []
+    for mode in ("train", "eval"):
+        for n in workers:
+            loader = vidcls_loader(data, mode, n, cache=FrameCache(cache_dir, max_bytes=CACHE_BYTES))
+            for _ in loader:  # fill (only the first row of each mode has anything to decode)
+                pass
+            rows.append({"mode": mode, "workers": n, **time_vidcls(loader, clips)})
+    return rows
+
+
+def report(guide: list[dict], vidcls: list[dict], cached: list[dict]) -> None:
+    def rate(rows, mode, n):
+        return next((r["clips_per_s"] for r in rows if (r["mode"], r["workers"]) == (mode, n)), None)
+
+    header = f"{'loader':<6} {'workers':>7} {'guide':>8} {'vidcls':>8} {'ratio':>7} {'cached':>8} {'ratio':>7}"
+    print(header + "\n" + "-" * len(header))
+    plain_ratios, cache_ratios = [], []
+    for row in guide:
+        mode, n, base = row["mode"], row["workers"], row["clips_per_s"]
+        ours, warm = rate(vidcls, mode, n), rate(cached, mode, n)
+        plain_ratios.append(ours / base)
+        cells = f"{mode:<6} {n:>7} {base:>8.1f} {ours:>8.1f} {ours / base:>6.1f}x"
+        if warm is not None:
+            cache_ratios.append(warm / base)
+            cells += f" {warm:>8.1f} {warm / base:>6.1f}x"
+        print(cells)
+    print("(clips/s; ratio = vidcls / guide)")
+    verdict = "met" if min(plain_ratios) >= 5 else "NOT met"
+    print(f"target >= 5x without cache: {verdict} (worst {min(plain_ratios):.1f}x)")
+    if cache_ratios:
+        verdict = "met" if min(cache_ratios) >= 20 else "NOT met"
+        print(f"target >= 20x with cache: {verdict} (worst {min(cache_ratios):.1f}x)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", type=Path, default=HERE / ".data", help="where the generated videos go")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to compare")
+    parser.add_argument("--guide_clips", type=int, default=64, help="clips timed per guide row")
+    parser.add_argument("--vidcls_clips", type=int, default=256, help="clips timed per vidcls row")
+    parser.add_argument("--cache_clips", type=int, default=512, help="clips timed per cached vidcls row")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 16 clips per row")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.guide_clips = args.vidcls_clips = args.cache_clips = 16
+    data = make_videos(args.data)
+    print(f"{torch.get_num_threads()} torch threads, {torch.__version__}", file=sys.stderr)
+    guide = guide_rows(data, args.workers, args.guide_clips)
+    vidcls = vidcls_rows(data, args.workers, args.vidcls_clips)
+    cached = cache_rows(data, args.workers, args.cache_clips)
+    print(json.dumps({"guide": guide, "vidcls": vidcls, "cache": cached}), file=sys.stderr)
+    report(guide, vidcls, cached)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""A decoded-frame cache: each video decoded once at reduced size, then memory-mapped for every later epoch.
+
+Frames are stored as raw uint8 ``.npy`` arrays (T, H, W, 3) at the largest short side the transforms can
+use, so a clip costs a memory copy instead of seeking and decoding. An entry is rebuilt when its source file
+changes (size or modification time). Disk use is bounded by ``max_bytes``: past it, videos are decoded as
+usual and the cache reports how many did not fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from vidcls.data.decode import VideoInfo, probe, read_frames
+from vidcls.errors import DecodeError
+
+logger = logging.getLogger(__name__)
+
+# Frames decoded per pass when filling an entry: bounds memory on long videos.
+CHUNK_FRAMES = 256
+
+
+class FrameCache:
+    """Decoded frames on disk, keyed by source path and size.
+
+    Args:
+        root: the cache folder (created when needed).
+        max_bytes: disk budget; None for no limit.
+    """
+
+    def __init__(self, root: str | Path, max_bytes: int | None = None):
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self._used: int | None = None  # bytes on disk, scanned once per process then tracked
+        self.over_budget = 0
+
+    def _entry(self, path: Path, short_side: int) -> tuple[Path, Path]:
+        key = hashlib.blake2b(f"{path.resolve()}|{short_side}".encode(), digest_size=16).hexdigest()
+        return self.root / f"{key}.npy", self.root / f"{key}.json"
+
+    @staticmethod
+    def _source_stamp(path: Path, short_side: int) -> dict:
+        stat = path.stat()
+        return {
+            "source": str(path.resolve()),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "short_side": short_side,
+        }
+
+    def load(self, path: str | Path, short_side: int) -> np.ndarray | None:
+        """The cached frames of ``path``, memory-mapped, or None when absent or stale."""
+        path = Path(path)
+        data_file, meta_file = self._entry(path, short_side)
+        try:
+            if json.loads(meta_file.read_text()) != self._source_stamp(path, short_side):
+                return None
+            return np.load(data_file, mmap_mode="r")
+        except (OSError, ValueError):
+            return None
+
+    def store(self, path: str | Path, info: VideoInfo, short_side: int) -> np.ndarray | None:
+        """Decode the whole video at ``short_side`` into the cache; None when it does not fit the budget.
+
+        Raises:
+            DecodeError: the video cannot be decoded.
+        """
+        path = Path(path)
+        first = read_frames(path, [0], info, short_side)
+        shape = (info.num_frames, *first.shape[1:])
+        size = int(np.prod(shape))
+        if self.max_bytes is not None and self.used_bytes() + size > self.max_bytes:
+            self.over_budget += 1
+            if self.over_budget == 1:
+                logger.warning(
+                    "frame cache %s is full (%.1f GB); decoding the rest as usual", self.root, self.max_bytes / 1e9
+                )
+            return None
+        self.root.mkdir(parents=True, exist_ok=True)
+        data_file, meta_file = self._entry(path, short_side)
+        # Written under a unique name, then renamed: readers and other workers never see half an entry.
+        tmp = data_file.with_name(f".{uuid.uuid4().hex}.npy")
+        try:
+            frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            for start in range(0, info.num_frames, CHUNK_FRAMES):
+                stop = min(start + CHUNK_FRAMES, info.num_frames)
+                frames[start:stop] = read_frames(path, np.arange(start, stop), info, short_side)
+            frames.flush()
+            del frames
+            os.replace(tmp, data_file)
+        finally:
+            tmp.unlink(missing_ok=True)
+        meta_file.write_text(json.dumps(self._source_stamp(path, short_side)))
+        self._used = self.used_bytes() + size
+        return np.load(data_file, mmap_mode="r")
+
+    def get(self, path: str | Path, info: VideoInfo, short_side: int) -> np.ndarray | None:
+        """Cached frames, filling the entry on first use; None when over budget."""
+        frames = self.load(path, short_side)
+        return frames if frames is not None else self.store(path, info, short_side)
+
+    def used_bytes(self) -> int:
+        if self._used is None:
+            self._used = sum(p.stat().st_size for p in self.root.glob("*.npy")) if self.root.is_dir() else 0
+        return self._used
+
+    def summary(self) -> str:
+        text = f"frame cache {self.root}: {self.used_bytes() / 1e9:.2f} GB"
+        if self.max_bytes is not None:
+            text += f" of {self.max_bytes / 1e9:.1f} GB"
+        if self.over_budget:
+            text += f", {self.over_budget} videos did not fit"
+        return text
+
+
+def _fill_one(job) -> tuple[str, str]:
+    """-> (outcome, the video's path, or the error naming it)."""
+    root, max_bytes, path, short_side = job
+    cache = FrameCache(root, max_bytes)
+    if cache.load(path, short_side) is not None:
+        return "present", str(path)
+    try:
+        stored = cache.store(path, probe(path), short_side)
+    except DecodeError as err:
+        return "error", str(err)
+    return ("added" if stored is not None else "over budget"), str(path)
+
+
+def fill_cache(cache: FrameCache, jobs: list[tuple[Path, int]], num_workers: int = 2) -> dict[str, list[str]]:
+    """Decode ``(video, short_side)`` jobs into the cache in worker processes; return paths by outcome.
+
+    Outcomes: "added", "present" (already cached and current), "over budget", and "error" (with the reason).
+    Each process checks the budget against what it has seen, so parallel fills may overshoot it slightly.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    outcomes: dict[str, list[str]] = {}
+    tasks = [(cache.root, cache.max_bytes, path, short_side) for path, short_side in jobs]
+    if num_workers > 0:
+        with ProcessPoolExecutor(num_workers) as pool:
+            results = list(
+                tqdm(pool.map(_fill_one, tasks, chunksize=4), total=len(tasks), desc="caching", unit="video")
+            )
+    else:
+        results = [_fill_one(task) for task in tqdm(tasks, desc="caching", unit="video")]
+    for outcome, detail in results:
+        outcomes.setdefault(outcome, []).append(detail)
+    cache._used = None  # other processes wrote entries: rescan on next use
+    return outcomes
