@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint install clean
+.PHONY: demo test test-slow bench-loader lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
+
+# Loader clips/s against the guide's PyTorchVideo loader; builds benchmarks/.guide-venv on first use.
+bench-loader: $(STAMP)
+	$(BIN)/python benchmarks/loader.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

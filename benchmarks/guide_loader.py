@@ -61,9 +61,9 @@ def collate_fn(examples):
     return {"pixel_values": pixel_values, "labels": labels}
 
 
-def run(data: str, workers: list[int], clips: int) -> list[dict]:
+def run(data: str, modes: list[str], workers: list[int], clips: int) -> list[dict]:
     rows = []
-    for mode in ("train", "eval"):
+    for mode in modes:
         for num_workers in workers:
             loader = torch.utils.data.DataLoader(
                 guide_dataset(data, train=mode == "train"),
@@ -79,10 +79,11 @@ def run(data: str, workers: list[int], clips: int) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", required=True, help="folder holding train/<Class>/ and val/<Class>/")
+    parser.add_argument("--modes", nargs="+", choices=["train", "eval"], default=["train", "eval"])
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--clips", type=int, default=64, help="clips timed per row")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.data, args.workers, args.clips)))
+    print(json.dumps(run(args.data, args.modes, args.workers, args.clips)))
     return 0
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
-from conftest import frame_numbers, write_numbered_video
 
+from conftest import frame_numbers, write_numbered_video
 from vidcls.config import ClipSpec
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.discovery import VideoRecord

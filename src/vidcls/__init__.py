@@ -1,21 +1,27 @@
-"""vidcls: fine-tune, evaluate and run video classifiers on your own labelled videos."""
+"""vidcls: fine-tune, evaluate and run video classifiers on your own labelled videos.
 
-from vidcls.config import ClipSpec
-from vidcls.engine.evaluate import evaluate
-from vidcls.engine.predict import Predictor
-from vidcls.engine.train import DataArguments, ModelArguments, train
+The public names below load on first use, so ``vidcls check`` and friends start without importing torch.
+"""
+
+import importlib
+
 from vidcls.errors import ConfigError, DatasetError, DecodeError, VidclsError
 
 __version__ = "0.1.0"
-__all__ = [
-    "ClipSpec",
-    "ConfigError",
-    "DataArguments",
-    "DatasetError",
-    "DecodeError",
-    "ModelArguments",
-    "Predictor",
-    "VidclsError",
-    "evaluate",
-    "train",
-]
+
+# Public name -> module that defines it.
+_LAZY = {
+    "ClipSpec": "vidcls.config",
+    "DataArguments": "vidcls.engine.train",
+    "ModelArguments": "vidcls.engine.train",
+    "Predictor": "vidcls.engine.predict",
+    "evaluate": "vidcls.engine.evaluate",
+    "train": "vidcls.engine.train",
+}
+__all__ = [*_LAZY, "ConfigError", "DatasetError", "DecodeError", "VidclsError"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vidcls' has no attribute {name!r}")

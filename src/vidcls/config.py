@@ -37,12 +37,17 @@ class ClipSpec:
     hflip: bool = True  # random horizontal flip in training; off when labels depend on direction
     # Training's random short-side scale, as a ratio of image_size: the guide's 256-320 for a 224 crop.
     scale_range: tuple[float, float] = field(default=(256 / 224, 320 / 224))
+    # Spatial crops per clip in evaluation: 1 (the frame resized to the model's size) or 3 (left/centre/right
+    # crops of the short-side-resized frame, as VideoMAE and SlowFast test). Older vidcls.json files lack it.
+    num_crops: int = 1
 
     def __post_init__(self):
         for name in ("num_frames", "sample_rate", "image_size", "eval_clips"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"--{name} must be a positive integer, got {value!r}")
+        if self.num_crops not in (1, 3):
+            raise ConfigError(f"--num_crops must be 1 or 3 (the 3-crop test of VideoMAE), got {self.num_crops!r}")
         if len(self.mean) != 3 or len(self.std) != 3:
             raise ConfigError(f"mean and std need 3 values (RGB), got {self.mean} and {self.std}")
         low, high = self.scale_range

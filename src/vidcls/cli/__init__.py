@@ -13,6 +13,7 @@ COMMANDS = {
     "train": "vidcls.cli.train",
     "evaluate": "vidcls.cli.evaluate",
     "predict": "vidcls.cli.predict",
+    "show": "vidcls.cli.show",
     "cache": "vidcls.cli.cache",
     "demo": "vidcls.cli.demo",
     "check": "vidcls.cli.check",

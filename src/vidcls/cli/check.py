@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes (0 or 1: decode inline).")
     # A check should leave nothing behind unless asked: CI passes a path, people read the printed report.
     parser.add_argument(
-        "--json_report", default=None, help="Also write the report as JSON here (default: not written)."
+        "--json_report", default=None, help="Also write the report as JSON to this path; nothing is written without it."
     )
     parser.add_argument("--strict", action="store_true", help="Fail (exit 1) on warnings too.")
     return parser

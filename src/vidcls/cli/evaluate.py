@@ -1,11 +1,23 @@
-"""Evaluate a trained model on a split: accuracy per video and per clip, written to a JSON report."""
+"""Evaluate a trained model on a split: accuracy per video and per clip, class metrics, written to a JSON report."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 
 from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
 from vidcls.engine.evaluate import evaluate
+
+
+def parse_views(text: str) -> tuple[int, int]:
+    """``"5x3"`` -> (5, 3): evenly spaced clips x spatial crops (1 or 3) per video."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or int(match[1]) < 1 or int(match[2]) not in (1, 3):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not CLIPSxCROPS with CLIPS >= 1 and CROPS 1 or 3 (e.g. 5x3, VideoMAE's test, or 4x1)"
+        )
+    return int(match[1]), int(match[2])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group_pattern", default=None, help=LAYOUT_FLAG_HELP["group_pattern"])
     parser.add_argument("--fold", type=int, default=1, help=LAYOUT_FLAG_HELP["fold"])
     parser.add_argument("--split_seed", type=int, default=0, help=LAYOUT_FLAG_HELP["split_seed"])
-    parser.add_argument("--batch_size", type=int, default=8, help="Clips per model call.")
+    parser.add_argument(
+        "--views",
+        type=parse_views,
+        default=None,
+        help="Views per video as CLIPSxCROPS: 5x3 is VideoMAE's test (5 clips x 3 crops); default: the model's "
+        "eval_clips x num_crops.",
+    )
+    parser.add_argument(
+        "--eval_clips", type=int, default=None, help="Evenly spaced clips per video; overrides --views."
+    )
+    parser.add_argument(
+        "--num_crops", type=int, default=None, choices=(1, 3), help="Spatial crops per clip; overrides --views."
+    )
+    parser.add_argument("--batch_size", type=int, default=8, help="Views (clips x crops) per model call.")
     parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes.")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--output_file", default=None, help="JSON report path (default: MODEL_DIR/eval_SPLIT.json).")
@@ -31,13 +56,23 @@ def format_report(report: dict) -> str:
         f"  per video: top-1 {report['accuracy']:.4f}  top-5 {report['top5_accuracy']:.4f}",
         f"  per clip:  top-1 {report['clip_accuracy']:.4f}  top-5 {report['clip_top5_accuracy']:.4f}",
     ]
+    if "mean_class_accuracy" in report:
+        lines.append(f"  mean per-class accuracy {report['mean_class_accuracy']:.4f}  (views {report['views']})")
+    confusions = report.get("top_confusions", [])[:3]
+    if confusions:
+        lines.append(
+            "  top confusions: " + ", ".join(f"{c['true']} -> {c['predicted']} ({c['count']})" for c in confusions)
+        )
     if report["skipped_videos"]:
         lines.append(f"  not scored: {len(report['skipped_videos'])} videos (listed in the report)")
     lines.append(f"report: {report['output_file']}")
+    if "confusion_matrix_png" in report:
+        lines.append(f"confusion matrix: {report['confusion_matrix_png']}, {report['confusion_matrix_csv']}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
+    clips, crops = args.views or (None, None)
     report = evaluate(
         args.model_dir,
         args.data_dir,
@@ -47,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         device=args.device,
         output_file=args.output_file,
+        eval_clips=clips if args.eval_clips is None else args.eval_clips,
+        num_crops=crops if args.num_crops is None else args.num_crops,
     )
-    print(format_report(report))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every process has the report; one prints it
+        print(format_report(report))
     return 0

@@ -1,7 +1,8 @@
 """A map-style dataset of clips (it has ``__len__``, so the Trainer counts epochs by itself).
 
 Training yields one random clip per video per epoch; evaluation yields ``eval_clips`` evenly spaced clips
-per video, each tagged with its video's index so scores can be averaged per video.
+per video, each tagged with its video's index so scores can be averaged per video. With ``num_crops=3`` an
+evaluation item holds the three spatial crops of its clip, decoded once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from vidcls.data.cache import FrameCache
 from vidcls.data.decode import VideoInfo, probe
 from vidcls.data.discovery import VideoRecord
 from vidcls.data.sampling import random_clip, uniform_clips
-from vidcls.data.transforms import build_transform, decode_short_side, to_video_tensor
+from vidcls.data.transforms import build_eval_views, build_transform, decode_short_side, to_video_tensor
 from vidcls.errors import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def probe_all(records: list[VideoRecord]) -> tuple[list[VideoRecord], list[Video
 class ClipDataset(torch.utils.data.Dataset):
     """Clips of labelled videos as ``{"video": uint8 (T, C, H, W), "label": int, "video_index": int}``.
 
+    With ``num_crops=3`` (evaluation only) "video" is uint8 (3, T, C, H, W): the clip's three spatial crops.
+
     Args:
         records: the labelled videos.
         spec: clip sampling and size.
@@ -58,6 +61,8 @@ class ClipDataset(torch.utils.data.Dataset):
         cache: keep decoded frames on disk for later epochs.
         failure_log: a JSON-lines file where clips that fail to decode are recorded (from any worker process).
         decoder: "pyav" or "torchcodec" (falls back to PyAV when it cannot load).
+        num_crops: spatial crops per evaluation clip, 1 or 3 (``build_eval_views``). It is a separate argument,
+            not ``spec.num_crops``, because the Trainer's evaluation during training takes one clip per item.
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class ClipDataset(torch.utils.data.Dataset):
         cache: FrameCache | None = None,
         failure_log: str | Path | None = None,
         decoder: str = "pyav",
+        num_crops: int = 1,
     ):
         self.records, self.infos, self.skipped = probe_all(records)
         self.spec = spec
@@ -78,6 +84,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.failure_log = Path(failure_log) if failure_log else None
         self._logged: set[str] = set()
         self.transform = build_transform(spec, train=train)
+        self.views = None if train else build_eval_views(spec, num_crops)
         self.short_side = decode_short_side(spec, train=train)
         clips_per_video = 1 if train else spec.eval_clips
         # (video index, clip number) for each item.
@@ -111,8 +118,13 @@ class ClipDataset(torch.utils.data.Dataset):
             frames = cached[np.minimum(indices, len(cached) - 1)]
         else:
             frames = self.read_frames(record.path, indices, self.infos[video], self.short_side)
-        clip_tensor = self.transform(to_video_tensor(frames))  # (T, C, H, W) uint8
-        return {"video": clip_tensor.as_subclass(torch.Tensor), "label": record.label, "video_index": video}
+        if self.views is None:
+            clip_tensor = self.transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, C, H, W) uint8
+        else:
+            views = [view.as_subclass(torch.Tensor) for view in self.views(to_video_tensor(frames))]
+            # 1 view: (T, C, H, W) as in training; more: V x (T, C, H, W) -> (V, T, C, H, W)
+            clip_tensor = views[0] if len(views) == 1 else torch.stack(views)
+        return {"video": clip_tensor, "label": record.label, "video_index": video}
 
     def _record_failure(self, index: int, err: DecodeError) -> None:
         path = str(self.records[self.items[index][0]].path)

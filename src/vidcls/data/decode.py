@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 # av.FFmpegError covers corrupt data and premature EOF; OSError a missing or unreadable file.
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError)
+
+# Seconds of video that may be missing at the end before a file counts as truncated (headers often
+# overstate the length by a few frames).
+TRUNCATION_SLACK_S = 0.5
 
 # One scaler per process: it caches FFmpeg's scaling context, which costs more to build than to use.
 _reformatter = VideoReformatter()
@@ -118,6 +123,7 @@ def _to_rgb(frame, width: int, height: int) -> np.ndarray:
         format="rgb24",
         interpolation="AREA",
         src_color_range=frame.color_range or None,
+        threads=1,  # a threaded scaler inherited through fork() hangs in the child (DataLoader workers)
     )
     return rgb.to_ndarray()
 
@@ -170,6 +176,12 @@ def read_frames(
             raise DecodeError(f"{path}: decoding failed after {decoded} frames ({_reason(err)})") from err
     if best[0] is None:
         raise DecodeError(f"{path}: no frame decoded near {times[0]:.2f}s")
+    # Past the last frame, the last frame stands in (frame counts are often estimates), but a stream that
+    # stops far short of its declared length was cut off: that is an error, not a frozen picture.
+    declared = wanted < info.num_frames
+    if (best_gap[declared] > max(TRUNCATION_SLACK_S, 4 / info.fps)).any():
+        missing = times[declared][best_gap[declared].argmax()]
+        raise DecodeError(f"{path}: no frame near {missing:.2f}s of a declared {info.duration:.2f}s (file truncated?)")
 
     # Every frame gets the size of the first one, even if the stream changes resolution midway.
     stored_width, stored_height = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
@@ -184,3 +196,63 @@ def read_frames(
     # (T_unique, H, W, 3), then back to the requested order with repeats.
     clip = np.stack(arrays)
     return np.ascontiguousarray(clip[np.searchsorted(wanted, indices)])
+
+
+def stream_frames(
+    path: str | Path,
+    indices=None,
+    info: VideoInfo | None = None,
+    max_short_side: int | None = None,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield the frames at ``indices`` in one sequential decoding pass, holding one frame at a time.
+
+    For long videos: unlike ``read_frames``, nothing is kept, so memory stays flat however long the video,
+    and only the wanted frames are converted to RGB. Each wanted frame number gets the first frame shown at
+    or after its time (less half a frame); numbers past the end get the last frame.
+
+    Args:
+        path: the video file.
+        indices: frame numbers at the video's fps (sorted and deduplicated here); None for every frame.
+        info: the result of ``probe(path)``, to skip probing again.
+        max_short_side: shrink frames whose shorter side is larger, as ``read_frames`` does.
+
+    Yields:
+        (seconds since the first frame, uint8 upright RGB (H, W, 3)), one per wanted frame number, in order.
+    """
+    path = Path(path)
+    info = info or probe(path)
+    wanted = None if indices is None else np.unique(np.asarray(indices, dtype=np.int64))
+    stored_width, stored_height = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
+    width, height = _target_size(stored_width, stored_height, max_short_side)
+
+    def upright(frame) -> np.ndarray:
+        rgb = _to_rgb(frame, width, height)
+        return np.ascontiguousarray(np.rot90(rgb, k=info.rotation // 90)) if info.rotation else rgb
+
+    position, last, t = 0, None, 0.0  # position: the next wanted frame number
+    with _open(path) as container:
+        decoded = 0
+        try:
+            for frame in container.decode(container.streams[info.stream_index]):
+                t = _frame_time(frame, info.start_time + decoded / info.fps) - info.start_time
+                decoded += 1
+                if wanted is None:
+                    yield t, upright(frame)
+                    continue
+                rgb = None
+                while position < len(wanted) and wanted[position] / info.fps <= t + 0.5 / info.fps:
+                    rgb = upright(frame) if rgb is None else rgb  # a frame shown twice is converted once
+                    yield t, rgb
+                    position += 1
+                if position == len(wanted):
+                    return
+                last = frame
+        except _AV_ERRORS as err:
+            raise DecodeError(f"{path}: decoding failed after {decoded} frames ({_reason(err)})") from err
+    if wanted is None or position == len(wanted):
+        return
+    if last is None:
+        raise DecodeError(f"{path}: no frame decoded")
+    rgb = upright(last)
+    for _ in range(position, len(wanted)):
+        yield t, rgb

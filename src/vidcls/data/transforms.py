@@ -11,6 +11,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from vidcls.config import ClipSpec
+from vidcls.errors import ConfigError
 
 
 def decode_short_side(spec: ClipSpec, *, train: bool) -> int:
@@ -35,6 +36,42 @@ def build_transform(spec: ClipSpec, *, train: bool) -> v2.Transform:
     if spec.hflip:
         steps.append(v2.RandomHorizontalFlip())
     return v2.Compose(steps)
+
+
+def crop_offsets(length: int, size: int, num_crops: int) -> list[int]:
+    """Start of each crop of ``size`` along an axis of ``length``: first, centred, last (the 3-crop test).
+
+    Examples: crop_offsets(300, 224, 3) -> [0, 38, 76]; crop_offsets(224, 224, 3) -> [0, 0, 0];
+    crop_offsets(300, 224, 1) -> [38].
+    """
+    room = max(0, length - size)
+    return [room // 2] if num_crops == 1 else [0, room // 2, room]
+
+
+def build_eval_views(spec: ClipSpec, num_crops: int | None = None):
+    """A callable: uint8 (T, C, H, W) -> list of ``num_crops`` uint8 (T, C, size, size) views.
+
+    1 crop: today's evaluation transform (the whole frame resized to size x size). 3 crops: the spatial test of
+    SlowFast and VideoMAE (https://arxiv.org/abs/2203.12602, section 4): resize the short side to ``size``, then
+    take the left, centre and right crops of a landscape frame (top, centre and bottom of a portrait one).
+    """
+    num_crops = spec.num_crops if num_crops is None else num_crops
+    size = spec.image_size
+    if num_crops == 1:
+        resize = build_transform(spec, train=False)
+        return lambda clip: [resize(clip)]
+    if num_crops != 3:
+        raise ConfigError(f"--num_crops must be 1 or 3, got {num_crops!r}")
+    short_side = v2.Resize(size, antialias=True)
+
+    def views(clip: torch.Tensor) -> list[torch.Tensor]:
+        clip = short_side(clip)  # (T, C, H, W), min(H, W) == size
+        height, width = clip.shape[-2:]
+        if width >= height:  # landscape (or square): slide along the width
+            return [clip[..., :, x : x + size] for x in crop_offsets(width, size, num_crops)]
+        return [clip[..., y : y + size, :] for y in crop_offsets(height, size, num_crops)]
+
+    return views
 
 
 def to_video_tensor(frames) -> tv_tensors.Video:

@@ -138,8 +138,10 @@ def _check_files(
     splits: dict[str, list[VideoRecord]], labels: LabelMaps, spec: ClipSpec, num_workers: int, progress: bool
 ) -> list[FileCheck]:
     """``check_file`` over every record, in worker processes, in the order given."""
-    jobs = [(split, labels.id2label[r.label], r.path) for split, records in splits.items() for r in records]
-    split_names, label_names, paths = ([job[i] for job in jobs] for i in range(3))
+    jobs = [(split, record) for split, records in splits.items() for record in records]
+    split_names = [split for split, _ in jobs]
+    label_names = [labels.id2label[record.label] for _, record in jobs]
+    paths = [record.path for _, record in jobs]
     # One worker process gains nothing over decoding here, and inline runs are easier to debug.
     parallel = num_workers > 1 and len(jobs) > 1
     checks = []

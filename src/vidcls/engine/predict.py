@@ -1,12 +1,15 @@
 """Whole-video prediction: evenly spaced clips over the entire video, class scores averaged.
 
-``transformers.pipeline("video-classification")`` looks at one clip from the first frames of a video;
-``Predictor`` covers the whole video with ``spec.eval_clips`` clips, sampled and resized exactly as in
-evaluation.
+``transformers.pipeline("video-classification")`` with the video processor vidcls saves samples one clip of
+``num_frames`` frames stretched over the whole video (``arange(n) * total // n``: 16 frames of a 10 min video
+are 37 s apart, so motion between them is lost). ``Predictor`` covers the whole video with ``spec.eval_clips``
+clips of ``num_frames`` frames every ``sample_rate`` frames, sampled and resized exactly as in training and
+evaluation, and averages their class probabilities.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +23,53 @@ from vidcls.engine.batching import prepare_pixels
 from vidcls.models.factory import load_trained
 from vidcls.models.families import family_of
 
+# Clips further apart than this are read with a seek each rather than one pass decoding the gap: a seek
+# decodes at most a keyframe interval (usually 0.5-5 s), so decoding a longer gap is never cheaper.
+SEEK_GAP_S = 3.0
+
 
 def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+class ClipReader:
+    """The evaluation clips of a video, as the model sees them before normalisation: uint8 (N, T, C, H, W).
+
+    Holds no model, so decoding workers get a cheap copy.
+    """
+
+    def __init__(self, spec: ClipSpec):
+        self.spec = spec
+        self.transform = build_transform(spec, train=False)
+        self.short_side = decode_short_side(spec, train=False)
+
+    def from_file(self, path: str | Path) -> torch.Tensor:
+        """Decode the ``spec.eval_clips`` clips of a video file: one pass per run of nearby clips."""
+        info = probe(path)
+        spec = self.spec
+        indices = uniform_clips(info.num_frames, spec.num_frames, spec.sample_rate, spec.eval_clips)
+        runs, gap = [[indices[0]]], SEEK_GAP_S * info.fps
+        for clip in indices[1:]:
+            if clip[0] - runs[-1][-1][-1] > gap:
+                runs.append([])
+            runs[-1].append(clip)
+        # (N*T, H, W, 3) -> (N, T, H, W, 3)
+        frames = np.concatenate([read_frames(path, np.concatenate(run), info, self.short_side) for run in runs])
+        return self.to_clips(frames.reshape(len(indices), spec.num_frames, *frames.shape[1:]))
+
+    def from_frames(self, frames) -> torch.Tensor:
+        """The clips of decoded frames (T, H, W, 3), uint8 NumPy array or tensor, sampled as for a file."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        indices = uniform_clips(len(frames), self.spec.num_frames, self.spec.sample_rate, self.spec.eval_clips)
+        return self.to_clips(np.stack([frames[i] for i in indices]))
+
+    def to_clips(self, clips: np.ndarray) -> torch.Tensor:
+        # (N, T, H, W, 3) -> N transformed (T, C, H, W) clips, stacked
+        return torch.stack([self.transform(to_video_tensor(clip)).as_subclass(torch.Tensor) for clip in clips])
 
 
 class Predictor:
@@ -34,6 +79,9 @@ class Predictor:
         >>> predictor = Predictor.from_pretrained("runs/demo")
         >>> predictor.predict("clip.avi", top_k=3)
         [{'label': 'DriftEast', 'score': 0.97}, ...]
+        >>> records = list(predictor.predict_many(["a.mp4", "b.mp4"], top_k=1))
+        >>> predictor.predict_timeline("match.mp4", window_s=4, stride_s=2)["segments"]
+        [{'label': 'DriftEast', 'start': 0.0, 'end': 12.0, 'score': 0.91}, ...]
     """
 
     def __init__(self, model, spec: ClipSpec, device: str = "auto"):
@@ -41,7 +89,8 @@ class Predictor:
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.input_name = family_of(model.config).input_name
-        self.transform = build_transform(spec, train=False)
+        self.reader = ClipReader(spec)
+        self.transform = self.reader.transform
         self.id2label = model.config.id2label
 
     @classmethod
@@ -51,30 +100,21 @@ class Predictor:
 
     def clips_from_file(self, path: str | Path) -> torch.Tensor:
         """uint8 (N, T, C, H, W): the evaluation clips of a video file."""
-        info = probe(path)
-        indices = uniform_clips(info.num_frames, self.spec.num_frames, self.spec.sample_rate, self.spec.eval_clips)
-        # One decoding pass for all clips; (N*T, H, W, 3) -> N clips.
-        frames = read_frames(path, np.concatenate(indices), info, decode_short_side(self.spec, train=False))
-        return self._to_clips(frames.reshape(len(indices), self.spec.num_frames, *frames.shape[1:]))
+        return self.reader.from_file(path)
 
     def clips_from_frames(self, frames) -> torch.Tensor:
         """uint8 (N, T, C, H, W) from decoded frames (T, H, W, 3), uint8 NumPy array or tensor."""
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        indices = uniform_clips(len(frames), self.spec.num_frames, self.spec.sample_rate, self.spec.eval_clips)
-        return self._to_clips(np.stack([frames[i] for i in indices]))
-
-    def _to_clips(self, clips: np.ndarray) -> torch.Tensor:
-        # (N, T, H, W, 3) -> N transformed (T, C, H, W) clips, stacked
-        return torch.stack([self.transform(to_video_tensor(clip)).as_subclass(torch.Tensor) for clip in clips])
+        return self.reader.from_frames(frames)
 
     @torch.inference_mode()
+    def logits(self, clips: torch.Tensor) -> torch.Tensor:
+        """Raw model outputs for uint8 clips (N, T, C, H, W), from any number of videos: float32 (N, K) on the CPU."""
+        batch = prepare_pixels({self.input_name: clips.to(self.device)}, self.input_name, self.spec)
+        return self.model(**batch).logits.float().cpu()
+
     def scores(self, clips: torch.Tensor) -> torch.Tensor:
         """Class probabilities averaged over the clips of one video: (K,)."""
-        batch = prepare_pixels({self.input_name: clips.to(self.device)}, self.input_name, self.spec)
-        logits = self.model(**batch).logits.float()
-        return logits.softmax(-1).mean(0).cpu()
+        return self.logits(clips).softmax(-1).mean(0)
 
     def top_k(self, scores: torch.Tensor, top_k: int = 5) -> list[dict]:
         values, ids = scores.topk(min(top_k, len(scores)))
@@ -87,3 +127,19 @@ class Predictor:
     def predict_frames(self, frames, top_k: int = 5) -> list[dict]:
         """Top-k labels of frames already in memory (T, H, W, 3), sampled as for a file."""
         return self.top_k(self.scores(self.clips_from_frames(frames)), top_k)
+
+    def predict_many(
+        self, videos: Iterable[str | Path], top_k: int = 5, *, batch_size: int = 16, num_workers: int = 2
+    ) -> Iterator[dict]:
+        """Records ``{"video", "predictions"}`` or ``{"video", "error"}`` in input order; see ``predict_batch``."""
+        from vidcls.engine.predict_batch import predict_records
+
+        return predict_records(self, list(videos), top_k=top_k, batch_size=batch_size, num_workers=num_workers)
+
+    def predict_timeline(
+        self, path: str | Path, window_s: float | None = None, stride_s: float | None = None, *, batch_size: int = 16
+    ) -> dict:
+        """Labelled segments over the whole of a (long) video, frames streamed; see ``engine.timeline``."""
+        from vidcls.engine.timeline import predict_timeline
+
+        return predict_timeline(self, path, window_s, stride_s, batch_size=batch_size)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer import TRAINER_STATE_NAME as TRAINER_STATE
 from transformers.trainer_utils import get_last_checkpoint
 
 from vidcls.config import ClipSpec
@@ -52,6 +55,8 @@ GUIDE_TRAINING_DEFAULTS = {
     "dataloader_num_workers": 2,
     "dataloader_persistent_workers": True,
     "dataloader_pin_memory": torch.cuda.is_available(),  # pinning only helps copies to a GPU
+    # Without a GPU, say so: under torchrun this is what turns on multi-process CPU training (gloo).
+    "use_cpu": not torch.cuda.is_available(),
     "remove_unused_columns": False,  # the collator needs the dataset's own keys
     "save_total_limit": 2,
 }
@@ -164,6 +169,8 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
         "%d classes, %d training and %d validation videos", len(labels.names), len(train_records), len(eval_records)
     )
 
+    # Seeded before the model exists: a new head (or a model from scratch) is initialised at random.
+    set_seed(training_args.seed)
     model = create_model(model_args.model_name_or_path, model_args.config_name, labels.label2id)
     spec = resolve_clip_spec(
         model,
@@ -175,6 +182,7 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
     )
     family = family_of(model.config)
     output_dir = Path(training_args.output_dir)
+    check_output_dir(output_dir, model)
     train_set, eval_set = build_datasets(train_records, eval_records, spec, data_args, output_dir)
 
     training_args.label_names = ["labels", "video_index"]
@@ -264,9 +272,37 @@ def write_skipped_report(output_dir: Path, datasets: list[ClipDataset]) -> list[
 
 
 def _last_checkpoint(training_args: TrainingArguments) -> str | None:
-    """Rerunning the same command continues from the newest checkpoint in the output folder."""
+    """Rerunning the same command continues from the newest complete checkpoint in the output folder.
+
+    The Trainer writes a checkpoint's trainer_state.json last, so a checkpoint without it was cut short (the
+    process was killed while saving): it is removed rather than resumed from.
+    """
     output_dir = Path(training_args.output_dir)
-    checkpoint = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if not output_dir.is_dir():
+        return None
+    for partial in output_dir.glob("checkpoint-*"):
+        if partial.is_dir() and not (partial / TRAINER_STATE).exists() and training_args.process_index == 0:
+            logger.warning("removing %s: it was not completely written", partial)
+            shutil.rmtree(partial, ignore_errors=True)
+    checkpoint = get_last_checkpoint(str(output_dir))
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
     return checkpoint
+
+
+def check_output_dir(output_dir: Path, model) -> None:
+    """Fail before any data is read when checkpoints could not be written."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / f".write_test_{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"--output_dir {output_dir} is not writable ({err.strerror or err})") from err
+    # A checkpoint holds the weights and two AdamW moments, in float32.
+    needed = 3 * 4 * sum(p.numel() for p in model.parameters())
+    free = shutil.disk_usage(output_dir).free
+    if free < needed:
+        raise ConfigError(
+            f"--output_dir {output_dir}: {free / 1e6:.0f} MB free, a checkpoint needs about {needed / 1e6:.0f} MB"
+        )

@@ -1,0 +1,57 @@
+"""Write a GIF of a clip exactly as the model sees it: sampled and resized as in evaluation, before normalising.
+
+The guide un-normalises its float tensors to draw this GIF; vidcls keeps clips uint8 until the model call,
+so the GIF shows the very pixels that are normalised and fed to the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from vidcls.config import ClipSpec
+from vidcls.data.decode import probe
+from vidcls.engine.predict import ClipReader
+from vidcls.errors import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("video", metavar="VIDEO", help="A video file.")
+    parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train (for its clip settings).")
+    parser.add_argument("--gif", required=True, help="The GIF to write.")
+    parser.add_argument("--clip", type=int, default=0, help="Which of the evenly spaced evaluation clips, from 0.")
+    parser.add_argument("--scale", type=int, default=1, help="Enlarge each pixel this many times (small models).")
+    return parser
+
+
+def save_gif(clip, path: str | Path, frame_ms: float, scale: int = 1) -> Path:
+    """uint8 (T, C, H, W) clip -> an endlessly looping GIF, ``frame_ms`` per frame."""
+    from PIL import Image
+
+    frames = np.asarray(clip).transpose(0, 2, 3, 1)  # (T, C, H, W) -> (T, H, W, C)
+    frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    images = [Image.fromarray(frame) for frame in frames]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(frame_ms), loop=0)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = ClipSpec.load(args.model_dir)
+    if not 0 <= args.clip < spec.eval_clips:
+        raise ConfigError(
+            f"--clip {args.clip}: this model takes {spec.eval_clips} clips per video, 0 to {spec.eval_clips - 1}"
+        )
+    if args.scale < 1:
+        raise ConfigError(f"--scale must be >= 1, got {args.scale}")
+    clips = ClipReader(spec).from_file(args.video)  # (N, T, C, H, W) uint8
+    # Played back at the speed of the video: consecutive frames are sample_rate frames apart.
+    frame_ms = 1000 * spec.sample_rate / probe(args.video).fps
+    path = save_gif(clips[args.clip], args.gif, frame_ms, args.scale)
+    t, c, h, w = clips[args.clip].shape
+    print(f"{path}: clip {args.clip} of {len(clips)}, {t} frames of {w}x{h}")
+    return 0

@@ -1,0 +1,180 @@
+"""vidcls predict over many videos: batching across videos, workers, bad files, atomic outputs, torchrun shards."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+from conftest import write_numbered_video
+from vidcls.cli import main
+from vidcls.data.sampling import uniform_clips
+from vidcls.engine.predict import Predictor
+from vidcls.engine.predict_batch import expand_inputs, predict_records
+from vidcls.engine.predict_output import merge_parts, part_path, shard, write_records
+from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
+
+LABELS = {"left": 0, "right": 1, "up": 2}
+
+
+def save_micro_model(config_path, output_dir, sample_rate: int = 2):
+    """An untrained micro VideoMAE saved as vidcls train saves it: weights, video processor, vidcls.json."""
+    torch.manual_seed(0)
+    model = create_model(None, str(config_path), LABELS)
+    spec = resolve_clip_spec(model, sample_rate=sample_rate)
+    model.save_pretrained(output_dir)
+    save_processor(model, spec, output_dir)
+    spec.save(output_dir)
+    return output_dir
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, micro_config):
+    return save_micro_model(micro_config, tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Five short videos of different lengths and sizes in nested folders, and a broken one among them."""
+    root = tmp_path_factory.mktemp("videos")
+    (root / "a" / "b").mkdir(parents=True)
+    paths = [
+        write_numbered_video(root / "a" / "v1.avi", 30),
+        write_numbered_video(root / "a" / "v2.avi", 75, size=(80, 48)),
+        write_numbered_video(root / "a" / "b" / "v3.avi", 9),
+        write_numbered_video(root / "v4.avi", 120, fps=30),
+    ]
+    (root / "a" / "broken.avi").write_bytes(b"not a video")
+    (root / "notes.txt").write_text("not a video either, and not picked up from a folder")
+    return root, paths
+
+
+def test_expand_inputs_reads_files_folders_and_globs(videos):
+    root, paths = videos
+    assert expand_inputs([str(root)]) == sorted(map(str, [*paths, root / "a" / "broken.avi"]))
+    assert expand_inputs([str(root / "a" / "*.avi")]) == [
+        str(root / "a" / n) for n in ("broken.avi", "v1.avi", "v2.avi")
+    ]
+    assert expand_inputs([str(root / "**" / "v3.avi"), str(paths[0])]) == [str(paths[2]), str(paths[0])]
+    assert expand_inputs(["missing.mp4"]) == ["missing.mp4"]  # kept: it gets an error record
+
+
+def test_batched_records_match_one_video_at_a_time(model_dir, videos):
+    _, paths = videos
+    predictor = Predictor.from_pretrained(model_dir, device="cpu")
+    inputs = [str(paths[0]), "missing.mp4", *map(str, paths[1:])]
+    expected = {path: predictor.predict(path, top_k=3) for path in map(str, paths)}
+    # 3 clips per call: calls straddle videos (4 clips each); workers pass the decode error through.
+    for workers in (0, 2):
+        records = list(predict_records(predictor, inputs, top_k=3, batch_size=3, num_workers=workers))
+        assert [r["video"] for r in records] == inputs
+        assert "missing.mp4" in records[1]["error"] and "predictions" not in records[1]
+        for record in records[:1] + records[2:]:
+            labels, scores = zip(*[(p["label"], p["score"]) for p in record["predictions"]], strict=True)
+            assert list(labels) == [p["label"] for p in expected[record["video"]]]
+            assert np.allclose(scores, [p["score"] for p in expected[record["video"]]], atol=1e-6)
+
+
+def test_cli_writes_jsonl_and_csv_and_reports_failures(model_dir, videos, tmp_path):
+    root, paths = videos
+    out = tmp_path / "out"
+    args = ["predict", str(root), "--model_dir", str(model_dir), "--top_k", "2", "--num_workers", "0"]
+    assert main([*args, "--output", str(out / "preds.jsonl")]) == 1  # broken.avi failed, the rest went on
+    records = [json.loads(line) for line in (out / "preds.jsonl").read_text().splitlines()]
+    assert [r["video"] for r in records] == expand_inputs([str(root)])  # a/b/v3.avi, a/broken.avi, a/v1.avi, ...
+    assert "error" in records[1] and all(len(r["predictions"]) == 2 for r in records if r is not records[1])
+
+    assert main([*args, "--output", str(out / "preds.csv")]) == 1
+    with (out / "preds.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["video", "rank", "label", "score", "error"]
+    assert [r["rank"] for r in rows[:2]] == ["1", "2"] and rows[0]["label"] == records[0]["predictions"][0]["label"]
+    assert rows[2]["video"].endswith("broken.avi") and rows[2]["error"] and rows[2]["label"] == ""
+    assert sorted(p.name for p in out.iterdir()) == ["preds.csv", "preds.jsonl"]  # no temporary files left
+
+    assert main([*args[:2], str(paths[0]), *args[2:], "--output", str(out / "preds.txt")]) == 2  # unknown suffix
+
+
+def test_a_crash_never_leaves_half_a_file(tmp_path):
+    target = tmp_path / "preds.jsonl"
+    target.write_text("the previous, complete run\n")
+
+    def records():
+        yield {"video": "a.mp4", "predictions": []}
+        raise RuntimeError("killed halfway")
+
+    with pytest.raises(RuntimeError):
+        write_records(records(), target)
+    assert target.read_text() == "the previous, complete run\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["preds.jsonl"]
+
+
+def test_shards_cover_the_inputs_in_order():
+    items = list(range(10))
+    for world in (1, 2, 3, 4, 12):
+        blocks = [shard(items, rank, world) for rank in range(world)]
+        assert sum(blocks, []) == items
+        assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
+
+
+def test_ranks_merge_into_one_file_in_input_order(model_dir, videos, tmp_path, monkeypatch):
+    """Three ranks run one after the other in this process (no process group): the files alone bring them together."""
+    root, _ = videos
+    output = tmp_path / "preds.csv"
+    args = ["predict", str(root), "--model_dir", str(model_dir), "--num_workers", "0", "--output", str(output)]
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    codes = {}
+    for rank in (2, 1, 0):  # rank 0 last: it merges once every part is there
+        monkeypatch.setenv("RANK", str(rank))
+        codes[rank] = main(args)
+        assert part_path(output, rank).exists() == (rank != 0)
+        assert output.exists() == (rank == 0)
+    # Blocks: [a/b/v3.avi], [a/broken.avi, a/v1.avi], [a/v2.avi, v4.avi]; rank 0 reports every rank's failures.
+    assert codes == {2: 0, 1: 1, 0: 1}
+    with output.open() as file:
+        videos_in_order = list(dict.fromkeys(row["video"] for row in csv.DictReader(file)))
+    assert videos_in_order == expand_inputs([str(root)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preds.csv"]
+
+
+def test_merge_waits_for_missing_parts_and_says_which(tmp_path):
+    part_path(tmp_path / "p.jsonl", 0).write_text('{"video": "a", "error": "x"}\n')
+    with pytest.raises(Exception, match=r"p\.jsonl\.rank1"):
+        merge_parts(tmp_path / "p.jsonl", 2, timeout_s=0.5)
+
+
+def test_torchrun_two_processes(model_dir, videos, tmp_path):
+    root, _ = videos
+    output = tmp_path / "preds.jsonl"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vidcls"]
+    args = ["predict", str(root), "--model_dir", str(model_dir), "--num_workers", "0", "--output", str(output)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=120)
+    # torchrun exits with the first failing rank's code: 1, as broken.avi has an error record.
+    assert result.returncode == 1, result.stderr[-2000:]
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["video"] for r in records] == expand_inputs([str(root)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preds.jsonl"]
+
+
+def test_logits_match_transformers_called_by_hand(model_dir):
+    """The same frames through vidcls and through the saved model + video processor: same logits."""
+    predictor = Predictor.from_pretrained(model_dir, device="cpu")
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (40, 24, 32, 3), dtype=np.uint8)  # both sides resize them to 16 x 16
+    ours = predictor.logits(predictor.clips_from_frames(frames))  # one row per clip
+    indices = uniform_clips(len(frames), predictor.spec.num_frames, predictor.spec.sample_rate, 4)
+
+    model = AutoModelForVideoClassification.from_pretrained(model_dir).eval()
+    processor = AutoVideoProcessor.from_pretrained(model_dir)
+    for clip, logits in zip(indices, ours, strict=True):
+        inputs = processor([list(frames[clip])], return_tensors="pt")  # one video: a list of (H, W, 3) frames
+        with torch.no_grad():
+            theirs = model(**inputs).logits[0]
+        assert (theirs - logits).abs().max() <= 1e-4

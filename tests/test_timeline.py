@@ -1,0 +1,117 @@
+"""Timelines of long videos: window planning, streamed frames, merged segments, files, bounded memory."""
+
+import json
+import tracemalloc
+from itertools import pairwise
+
+import av
+import numpy as np
+import pytest
+
+from conftest import frame_numbers, write_numbered_video
+from test_predict import save_micro_model
+from vidcls.cli import main
+from vidcls.config import ClipSpec
+from vidcls.data.decode import VideoInfo, probe
+from vidcls.engine.predict import Predictor
+from vidcls.engine.timeline import Window, merge_segments, plan_windows, window_clips
+
+SPEC = ClipSpec(num_frames=4, sample_rate=2, image_size=16)  # a clip spans 8 frames
+
+
+def _info(num_frames: int, fps: float = 25.0) -> VideoInfo:
+    return VideoInfo(num_frames, fps, 0.0, 64, 48, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("frames", "window", "stride", "starts", "first_clip"),
+    [
+        (250, 2.0, 1.0, [0, 1, 2, 3, 4, 5, 6, 7, 8], [21, 23, 25, 27]),  # a clip in the middle of 50 frames
+        (250, 2.0, 3.0, [0, 3, 6, 8], [21, 23, 25, 27]),  # one more window, ending at the end, covers the tail
+        (250, 0.32, 0.32, [round(0.32 * k, 2) for k in range(31)] + [9.68], [0, 2, 4, 6]),  # one clip span
+        (5, 2.0, 1.0, [0], [0, 1, 3, 4]),  # shorter than a window: one window, frames spread over the video
+    ],
+)
+def test_plan_windows(frames, window, stride, starts, first_clip):
+    windows = plan_windows(_info(frames), SPEC, window, stride)
+    assert [round(w.start, 2) for w in windows] == starts
+    assert windows[0].indices.tolist() == first_clip
+    assert windows[-1].end == pytest.approx(min(frames / 25, starts[-1] + window))
+
+
+def test_windows_get_the_right_frames(tmp_path):
+    path = write_numbered_video(tmp_path / "numbered.avi", num_frames=100)
+    info = probe(path)
+    windows = plan_windows(info, SPEC, 1.0, 0.5)
+    clips = list(window_clips(path, info, windows, short_side=48))
+    assert len(clips) == len(windows) == 7
+    for window, clip in zip(windows, clips, strict=True):
+        assert clip.shape == (4, 48, 64, 3)
+        assert frame_numbers(clip) == np.minimum(window.indices, 99).tolist()
+
+
+def test_merge_segments_joins_neighbours_and_cuts_overlaps():
+    windows = [Window(s, s + 2.0, np.array([])) for s in (0.0, 1.0, 2.0, 3.0)]
+    segments = merge_segments(windows, ["A", "A", "B", "B"], [0.5, 0.7, 0.9, 0.8])
+    assert segments == [
+        {"label": "A", "start": 0.0, "end": 2.0, "score": pytest.approx(0.6)},
+        {"label": "B", "start": 2.0, "end": 5.0, "score": pytest.approx(0.85)},
+    ]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, micro_config):
+    return save_micro_model(micro_config, tmp_path_factory.mktemp("model"))
+
+
+def test_cli_writes_timeline_json_and_plot(model_dir, tmp_path, capsys):
+    video = write_numbered_video(tmp_path / "clip.avi", num_frames=110)
+    (tmp_path / "broken.avi").write_bytes(b"not a video")
+    out = tmp_path / "timelines"
+    args = ["predict", "--timeline", str(video), str(tmp_path / "broken.avi"), "--model_dir", str(model_dir)]
+    assert main([*args, "--window", "1", "--stride", "0.5", "--timeline_dir", str(out)]) == 1  # broken.avi
+    ok, failed = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert "broken.avi" in failed["error"] and ok["timeline"] == str(out / "clip.timeline.json")
+    timeline = json.loads((out / "clip.timeline.json").read_text())
+    assert (out / "clip.timeline.png").read_bytes().startswith(b"\x89PNG")
+    assert timeline["segments"] == ok["segments"] and len(timeline["windows"]) == 8  # 0, 0.5, ... 3, 3.4
+    segments = timeline["segments"]
+    assert segments[0]["start"] == 0.0 and segments[-1]["end"] == timeline["duration"] == 4.4
+    assert all(a["end"] == b["start"] and a["label"] != b["label"] for a, b in pairwise(segments))
+    assert all(0 < s["score"] <= 1 for s in segments)
+
+
+def _write_long_video(path, num_frames: int, size=(64, 48), fps: int = 25):
+    """A bar sweeping across the frame, the background changing every minute."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(num_frames):
+            frame = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+            frame[..., 2] = 60 * (i // (60 * fps))
+            frame[:, (i // 10) % size[0]] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_memory_stays_flat_on_a_long_video(model_dir, tmp_path):
+    """4 minutes: all its frames would take 55 MB; the timeline holds a few windows' worth at a time."""
+    video = _write_long_video(tmp_path / "long.avi", num_frames=4 * 60 * 25)
+    info = probe(video)
+    all_frames = info.num_frames * info.height * info.width * 3
+    windows = plan_windows(info, SPEC, 2.0, 1.0)
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in window_clips(video, info, windows, short_side=48))  # frames at full size
+        _, streamed_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        timeline = Predictor.from_pretrained(model_dir, device="cpu").predict_timeline(video, 4.0, 4.0)
+        _, timeline_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == len(windows) == 239
+    print(streamed_peak, timeline_peak, all_frames)
+    assert streamed_peak < all_frames / 100, (streamed_peak, all_frames)
+    assert timeline_peak < all_frames / 20, (timeline_peak, all_frames)
+    assert timeline["segments"][-1]["end"] == 240.0 and len(timeline["windows"]) == 60
