@@ -96,22 +96,27 @@ def _write_long_video(path, num_frames: int, size=(64, 48), fps: int = 25):
 
 
 def test_memory_stays_flat_on_a_long_video(model_dir, tmp_path):
-    """4 minutes: all its frames would take 55 MB; the timeline holds a few windows' worth at a time."""
+    """4 minutes: all its frames would take 55 MB; only a few windows' frames are ever held (traced peak)."""
     video = _write_long_video(tmp_path / "long.avi", num_frames=4 * 60 * 25)
     info = probe(video)
     all_frames = info.num_frames * info.height * info.width * 3
     windows = plan_windows(info, SPEC, 2.0, 1.0)
+    predictor = Predictor.from_pretrained(model_dir, device="cpu")
+    # Warm up first: the first decode and model call import modules and fill caches (a fixed ~1 MB).
+    next(window_clips(video, info, windows[:1], short_side=48))
+    predictor.predict_timeline(video, 4.0, 200.0)
     tracemalloc.start()
     try:
         count = sum(1 for _ in window_clips(video, info, windows, short_side=48))  # frames at full size
         _, streamed_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        timeline = Predictor.from_pretrained(model_dir, device="cpu").predict_timeline(video, 4.0, 4.0)
+        timeline = predictor.predict_timeline(video, 4.0, 4.0)
         _, timeline_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert count == len(windows) == 239
-    print(streamed_peak, timeline_peak, all_frames)
-    assert streamed_peak < all_frames / 100, (streamed_peak, all_frames)
-    assert timeline_peak < all_frames / 20, (timeline_peak, all_frames)
+    assert streamed_peak < all_frames / 200, (streamed_peak, all_frames)  # measured: 1/400
+    # The timeline decodes frames at the model's size (16 px short side): all of them would take 6 MB.
+    all_small_frames = info.num_frames * 16 * 21 * 3
+    assert timeline_peak < all_small_frames / 20, (timeline_peak, all_small_frames)  # measured: 1/64
     assert timeline["segments"][-1]["end"] == 240.0 and len(timeline["windows"]) == 60

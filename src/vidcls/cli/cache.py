@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from vidcls.cli.layout_flags import add_layout_arguments, layout_options
 from vidcls.config import ClipSpec
 from vidcls.data.cache import FrameCache, fill_cache
 from vidcls.data.layouts import load_dataset
@@ -15,6 +16,7 @@ from vidcls.models.factory import input_size
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data_dir", required=True, help="The dataset, as vidcls train takes it.")
+    add_layout_arguments(parser)
     parser.add_argument("--cache_dir", required=True, help="The cache folder (pass the same to vidcls train).")
     size = parser.add_mutually_exclusive_group(required=True)
     size.add_argument("--image_size", type=int, help="The model's input size (224 for base models).")
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     spec = ClipSpec(image_size=size)
     jobs = [
         (record.path, decode_short_side(spec, train=split == "train"))
-        for split, records in load_dataset(args.data_dir).splits.items()
+        for split, records in load_dataset(args.data_dir, layout_options(args)).splits.items()
         for record in records
     ]
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))

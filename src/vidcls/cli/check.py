@@ -10,8 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
+from vidcls.cli.layout_flags import add_layout_arguments, layout_options
 from vidcls.config import ClipSpec
-from vidcls.data.discovery import SPLITS, LabelMaps, VideoRecord, load_split, resolve_data_dir
+from vidcls.data.discovery import SPLITS, LabelMaps, VideoRecord
+from vidcls.data.layouts import LayoutOptions, load_dataset
 from vidcls.data.validate import ValidationReport, validate_dataset
 
 DEFAULTS = ClipSpec()
@@ -19,7 +21,8 @@ DEFAULTS = ClipSpec()
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("data_dir", metavar="DATA", help="Dataset folder (or .tar.gz) in the guide's layout.")
+    parser.add_argument("data_dir", metavar="DATA", help="Dataset in any layout vidcls train reads.")
+    add_layout_arguments(parser)
     parser.add_argument("--num_frames", type=int, default=DEFAULTS.num_frames, help="Frames per clip.")
     parser.add_argument("--sample_rate", type=int, default=DEFAULTS.sample_rate, help="Take every n-th frame.")
     parser.add_argument(
@@ -34,15 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def discover_splits(data_dir: str | Path) -> tuple[dict[str, list[VideoRecord]], LabelMaps]:
-    """Records of every split folder present (train is required), labelled by the training split's classes."""
-    root = resolve_data_dir(data_dir)
-    records, labels = load_split(root, "train")
-    splits = {"train": records}
-    for split in SPLITS[1:]:
-        if (root / split).is_dir():
-            splits[split], _ = load_split(root, split, labels)
-    return splits, labels
+def discover_splits(
+    data_dir: str | Path, layout: LayoutOptions | None = None
+) -> tuple[dict[str, list[VideoRecord]], LabelMaps]:
+    """Records of every split in any layout vidcls train reads, with leaking groups kept for the report."""
+    dataset = load_dataset(data_dir, layout or LayoutOptions(), allow_leakage=True)
+    ordered = sorted(dataset.splits, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))  # train first
+    return {split: dataset.splits[split] for split in ordered}, dataset.labels
 
 
 def format_environment(env: dict[str, str]) -> str:
@@ -84,7 +85,7 @@ def format_report(report: ValidationReport, strict: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     spec = ClipSpec(num_frames=args.num_frames, sample_rate=args.sample_rate, eval_clips=args.eval_clips)
-    splits, labels = discover_splits(args.data_dir)
+    splits, labels = discover_splits(args.data_dir, layout_options(args))
     report = validate_dataset(splits, labels, spec, num_workers=args.num_workers)
     print(format_report(report, strict=args.strict))
     passed = report.ok and not (args.strict and report.warnings)

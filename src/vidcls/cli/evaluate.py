@@ -6,7 +6,7 @@ import argparse
 import os
 import re
 
-from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
+from vidcls.cli.layout_flags import add_layout_arguments, layout_options
 from vidcls.engine.evaluate import evaluate
 
 
@@ -25,11 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train.")
     parser.add_argument("--data_dir", required=True, help="Dataset in any layout vidcls train reads.")
     parser.add_argument("--split", default="test", help="Split to evaluate: train, val or test (or a folder's name).")
-    # The layout flags of vidcls train: pass the same values, so a split made by group is made the same way.
-    parser.add_argument("--split_ratios", default=None, help=LAYOUT_FLAG_HELP["split_ratios"])
-    parser.add_argument("--group_pattern", default=None, help=LAYOUT_FLAG_HELP["group_pattern"])
-    parser.add_argument("--fold", type=int, default=1, help=LAYOUT_FLAG_HELP["fold"])
-    parser.add_argument("--split_seed", type=int, default=0, help=LAYOUT_FLAG_HELP["split_seed"])
+    add_layout_arguments(parser)
     parser.add_argument(
         "--views",
         type=parse_views,
@@ -77,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         args.model_dir,
         args.data_dir,
         args.split,
-        layout=LayoutOptions.from_flags(args.split_ratios, args.group_pattern, args.fold, args.split_seed),
+        layout=layout_options(args),
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         device=args.device,

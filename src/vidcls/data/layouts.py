@@ -109,7 +109,11 @@ class DatasetSplits:
 
 
 def load_dataset(
-    source: str | Path, options: LayoutOptions = LayoutOptions(), labels: LabelMaps | None = None
+    source: str | Path,
+    options: LayoutOptions = LayoutOptions(),
+    labels: LabelMaps | None = None,
+    *,
+    allow_leakage: bool = False,
 ) -> DatasetSplits:
     """Detect the layout of ``source`` and return its splits (keys 'train', 'val', 'test', those present).
 
@@ -117,6 +121,7 @@ def load_dataset(
         source: a dataset folder, a ``.tar.gz`` of one, ``hf://datasets/<owner>/<repo>/<archive>``, or a manifest.
         options: how to split data without splits, and which official list to read.
         labels: a trained model's labels (evaluation); classes it does not know are errors.
+        allow_leakage: return groups found in two splits instead of refusing them (``vidcls check`` lists them).
 
     Raises:
         DatasetError: the data cannot be read, or a group of clips would be in two splits.
@@ -131,7 +136,8 @@ def load_dataset(
         for split, found in rows.items()
         if found
     }
-    check_group_leakage(splits)
+    if not allow_leakage:
+        check_group_leakage(splits)
     counts = ", ".join(f"{len(records)} {split}" for split, records in splits.items())
     logger.info("%s: %s, %d classes, %s videos", root, layout, len(labels.names), counts)
     return DatasetSplits(splits, labels, str(source), layout)

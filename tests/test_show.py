@@ -1,0 +1,36 @@
+"""vidcls show: a GIF of a clip exactly as the model sees it."""
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+from conftest import write_numbered_video
+from test_predict import save_micro_model
+from vidcls.cli import main
+from vidcls.engine.predict import Predictor
+
+
+def test_gif_shows_the_model_input(tmp_path, micro_config, capsys):
+    model_dir = save_micro_model(micro_config, tmp_path / "model")
+    video = write_numbered_video(tmp_path / "numbered.avi", num_frames=100, size=(64, 64))
+    gif = tmp_path / "out" / "clip.gif"
+    assert main(["show", str(video), "--model_dir", str(model_dir), "--gif", str(gif), "--clip", "2"]) == 0
+    assert "clip 2 of 4, 4 frames of 16x16" in capsys.readouterr().out
+
+    with Image.open(gif) as image:
+        frames = np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(image)])
+        assert image.info["duration"] == 80  # every 2nd frame of a 25 fps video: played back in real time
+    assert frames.shape == (4, 16, 16, 3)
+    clips = (
+        Predictor.from_pretrained(model_dir).clips_from_file(video).permute(0, 1, 3, 4, 2).numpy()
+    )  # (N, T, H, W, C)
+    assert np.abs(frames.astype(int) - clips[2]).max() <= 8  # GIF palettes quantise colours a little
+    assert np.abs(frames.astype(int) - clips[1]).max() > 8  # and it is the third clip, not another
+
+
+def test_clip_out_of_range_names_the_valid_ones(tmp_path, micro_config, capsys):
+    model_dir = save_micro_model(micro_config, tmp_path / "model")
+    video = write_numbered_video(tmp_path / "numbered.avi", num_frames=20)
+    assert (
+        main(["show", str(video), "--model_dir", str(model_dir), "--gif", str(tmp_path / "x.gif"), "--clip", "4"]) == 2
+    )
+    assert "0 to 3" in capsys.readouterr().err
