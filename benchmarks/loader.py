@@ -144,7 +144,8 @@ def measure_row(python: Path, data: Path, mode: str, workers: int, args, cache) 
 
 
 def report(rows: list[dict]) -> None:
-    header = f"{'loader':<6} {'workers':>7} {'guide':>8} {'vidcls':>8} {'ratio':>7} {'cached':>8} {'ratio':>7}"
+    header = f"{'loader':<6} {'workers':>7} {'guide':>8} {'vidcls':>8} {'ratio':>7}"
+    header += f" {'cached':>8} {'ratio':>7} {'load':>5}"
     print(header + "\n" + "-" * len(header))
     ratios = {"vidcls": [], "cached": []}
     for row in rows:
@@ -155,8 +156,8 @@ def report(rows: list[dict]) -> None:
                 rate = row[key]["clips_per_s"]
                 ratios[key].append(rate / base)
                 cells += f" {rate:>8.1f} {rate / base:>6.1f}x"
-        print(cells)
-    print("(clips/s; ratio = vidcls / guide)")
+        print(f"{cells} {row['load_before']:>5.1f}")
+    print("(clips/s; ratio = vidcls / guide; load = 1-minute load average before the row, on all the machine's CPUs)")
     for key, target, label in (("vidcls", 5, "without cache"), ("cached", 20, "with cache")):
         if ratios[key]:
             verdict = "met" if min(ratios[key]) >= target else "NOT met"
@@ -167,7 +168,7 @@ def report(rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", type=Path, default=HERE / ".data", help="where the generated videos go")
+    parser.add_argument("--data", type=Path, default=HERE / ".data" / "loader", help="where the generated videos go")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to compare")
     parser.add_argument("--guide_clips", type=int, default=64, help="clips timed per guide row")
     parser.add_argument("--vidcls_clips", type=int, default=256, help="clips timed per vidcls row")

@@ -8,11 +8,11 @@ import av
 import numpy as np
 import pytest
 
-from conftest import frame_numbers, write_numbered_video
+from conftest import REAL_VIDEOS, frame_numbers, write_numbered_video
 from test_predict import save_micro_model
 from vidcls.cli import main
 from vidcls.config import ClipSpec
-from vidcls.data.decode import VideoInfo, probe
+from vidcls.data.decode import VideoInfo, probe, read_frames, stream_frames
 from vidcls.engine.predict import Predictor
 from vidcls.engine.timeline import Window, merge_segments, plan_windows, window_clips
 
@@ -48,6 +48,16 @@ def test_windows_get_the_right_frames(tmp_path):
     for window, clip in zip(windows, clips, strict=True):
         assert clip.shape == (4, 48, 64, 3)
         assert frame_numbers(clip) == np.minimum(window.indices, 99).tolist()
+
+
+@pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project")
+@pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)
+def test_streamed_frames_are_the_frames_read_frames_picks(path):
+    """Rotated, 10-bit, full-range, out-of-order and frame-count-less videos: streaming picks the same frames."""
+    info = probe(path)
+    indices = np.unique(np.linspace(0, info.num_frames - 1, 9).round().astype(int))
+    streamed = np.stack([frame for _, frame in stream_frames(path, indices, info, max_short_side=64)])
+    assert np.array_equal(streamed, read_frames(path, indices, info, max_short_side=64))
 
 
 def test_merge_segments_joins_neighbours_and_cuts_overlaps():

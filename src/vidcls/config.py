@@ -40,6 +40,9 @@ class ClipSpec:
     # Spatial crops per clip in evaluation: 1 (the frame resized to the model's size) or 3 (left/centre/right
     # crops of the short-side-resized frame, as VideoMAE and SlowFast test). Older vidcls.json files lack it.
     num_crops: int = 1
+    # Training-only augmentation, set by the recipe (engine/recipes.py); evaluation never applies it.
+    rand_augment: tuple[int, int] | None = None  # RandAugment (ops, magnitude of 10), the same for every frame
+    random_erasing: float = 0.0  # probability of erasing one random rectangle, the same in every frame
 
     def __post_init__(self):
         for name in ("num_frames", "sample_rate", "image_size", "eval_clips"):
@@ -53,6 +56,14 @@ class ClipSpec:
         low, high = self.scale_range
         if not 1.0 <= low <= high:
             raise ConfigError(f"scale_range must satisfy 1 <= low <= high, got {self.scale_range}")
+        if self.rand_augment is not None:
+            num_ops, magnitude = self.rand_augment
+            if num_ops < 1 or not 0 <= magnitude <= 10:
+                raise ConfigError(
+                    f"--rand_augment N,M needs N >= 1 ops and a magnitude M in 0..10, got {num_ops},{magnitude}"
+                )
+        if not 0.0 <= self.random_erasing <= 1.0:
+            raise ConfigError(f"--random_erasing is a probability in [0, 1], got {self.random_erasing!r}")
 
     @property
     def span(self) -> int:

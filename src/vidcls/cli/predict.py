@@ -34,12 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     parser.add_argument("--batch_size", type=int, default=16, help="Clips per model call (across videos).")
     parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes.")
-    parser.add_argument("--output", default=None, help="preds.jsonl or preds.csv, written atomically (default: stdout)")
+    parser.add_argument("--output", default=None, help="preds.jsonl or preds.csv, written atomically; None: stdout.")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="Progress bar.")
     timeline = parser.add_argument_group("timeline of long videos")
     timeline.add_argument("--timeline", action="store_true", help="Write labelled segments, JSON and PNG, per video.")
-    timeline.add_argument("--window", type=float, default=None, help="Window seconds (default: one clip's span).")
-    timeline.add_argument("--stride", type=float, default=None, help="Seconds between windows (default: --window).")
+    timeline.add_argument("--window", type=float, default=None, help="Window seconds; None: one clip's span.")
+    timeline.add_argument("--stride", type=float, default=None, help="Seconds between window starts; None: --window.")
     timeline.add_argument("--timeline_dir", default="timelines", help="Where <stem>.timeline.json/.png go.")
     return parser
 

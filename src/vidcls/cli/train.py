@@ -8,10 +8,11 @@ import json
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from vidcls.engine.recipes import TRAINING_DEFAULTS, RecipeArguments
 from vidcls.engine.train import GUIDE_TRAINING_DEFAULTS, DataArguments, ModelArguments, train
 from vidcls.errors import ConfigError
 
-ARGUMENT_CLASSES = (DataArguments, ModelArguments, TrainingArguments)
+ARGUMENT_CLASSES = (DataArguments, ModelArguments, RecipeArguments, TrainingArguments)
 
 
 def build_parser() -> HfArgumentParser:
@@ -21,14 +22,19 @@ def build_parser() -> HfArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.set_defaults(**GUIDE_TRAINING_DEFAULTS)
+    # Unset (None) until split_arguments, which gives them the --recipe's value.
+    parser.set_defaults(**dict.fromkeys(TRAINING_DEFAULTS["guide"]))
     # The full usage lists hundreds of TrainingArguments flags: keep error messages short.
     parser.usage = "vidcls train --data_dir DIR --output_dir DIR [--model_name_or_path ID | --config_name NAME] [flags]"
     return parser
 
 
 def split_arguments(args: argparse.Namespace):
-    """Namespace -> (DataArguments, ModelArguments, TrainingArguments); their own checks raise ConfigError."""
-    values = vars(args)
+    """Namespace -> (DataArguments, ModelArguments, RecipeArguments, TrainingArguments); checks raise ConfigError."""
+    values = dict(vars(args))
+    for name, value in TRAINING_DEFAULTS.get(values.get("recipe"), TRAINING_DEFAULTS["guide"]).items():
+        if values.get(name) is None:  # a flag given on the command line wins over the recipe
+            values[name] = value
     parsed = []
     for cls in ARGUMENT_CLASSES:
         names = {f.name for f in dataclasses.fields(cls) if f.init}
@@ -40,8 +46,8 @@ def split_arguments(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    data_args, model_args, training_args = split_arguments(args)
-    metrics = train(data_args, model_args, training_args)
+    data_args, model_args, recipe_args, training_args = split_arguments(args)
+    metrics = train(data_args, model_args, training_args, recipe_args)
     print(json.dumps({k: v for k, v in metrics.items() if k.startswith("eval_")}, indent=2))
     print(f"model saved to {training_args.output_dir}")
     return 0

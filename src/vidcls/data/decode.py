@@ -8,6 +8,7 @@ that are kept (colour conversion costs ten times the decoding itself). Frames co
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections.abc import Iterator
@@ -198,13 +199,32 @@ def read_frames(
     return np.ascontiguousarray(clip[np.searchsorted(wanted, indices)])
 
 
+# Some containers hand frames out a little out of presentation order (AVI with B-frames carries decoding
+# times): streaming holds back this many and releases them in time order.
+_REORDER_DEPTH = 8
+
+
+def _in_time_order(frames, info: VideoInfo) -> Iterator[tuple[float, object]]:
+    """(seconds since the first frame, frame) in presentation order, for frames at most a few out of order."""
+    held: list = []
+    for count, frame in enumerate(frames):
+        t = _frame_time(frame, info.start_time + count / info.fps) - info.start_time
+        heapq.heappush(held, (t, count, frame))  # count breaks ties: frames themselves do not compare
+        if len(held) > _REORDER_DEPTH:
+            t, _, frame = heapq.heappop(held)
+            yield t, frame
+    while held:
+        t, _, frame = heapq.heappop(held)
+        yield t, frame
+
+
 def stream_frames(
     path: str | Path,
     indices=None,
     info: VideoInfo | None = None,
     max_short_side: int | None = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield the frames at ``indices`` in one sequential decoding pass, holding one frame at a time.
+    """Yield the frames at ``indices`` in one sequential decoding pass, holding a few frames at a time.
 
     For long videos: unlike ``read_frames``, nothing is kept, so memory stays flat however long the video,
     and only the wanted frames are converted to RGB. Each wanted frame number gets the first frame shown at
@@ -233,8 +253,7 @@ def stream_frames(
     with _open(path) as container:
         decoded = 0
         try:
-            for frame in container.decode(container.streams[info.stream_index]):
-                t = _frame_time(frame, info.start_time + decoded / info.fps) - info.start_time
+            for t, frame in _in_time_order(container.decode(container.streams[info.stream_index]), info):
                 decoded += 1
                 if wanted is None:
                     yield t, upright(frame)
@@ -253,6 +272,9 @@ def stream_frames(
         return
     if last is None:
         raise DecodeError(f"{path}: no frame decoded")
+    missing = wanted[position] / info.fps  # as in read_frames: cut off far short of its length is an error
+    if wanted[position] < info.num_frames and missing - t > max(TRUNCATION_SLACK_S, 4 / info.fps):
+        raise DecodeError(f"{path}: no frame near {missing:.2f}s of a declared {info.duration:.2f}s (file truncated?)")
     rgb = upright(last)
     for _ in range(position, len(wanted)):
         yield t, rgb

@@ -38,6 +38,28 @@ def build_transform(spec: ClipSpec, *, train: bool) -> v2.Transform:
     return v2.Compose(steps)
 
 
+def build_clip_augment(spec: ClipSpec) -> v2.Transform | None:
+    """The recipe's RandAugment and random erasing: uint8 (T, C, H, W) -> same; None when both are off.
+
+    Applied to each training clip at the model's size, on the device (``engine/batching.py``), not in the data
+    workers: at 224 px, RandAugment's 4 ops cost about 30 ms per 16-frame clip on a CPU core, which halved the
+    loader's clips/s. A video tensor gets one draw of ops and one rectangle for all its frames, as VideoMAE
+    applies one RandAugment policy to a whole clip.
+    """
+    steps = []
+    if spec.rand_augment:
+        num_ops, magnitude = spec.rand_augment
+        # 11 bins: magnitudes 0..10 as in timm's "rand-m7-n4" (VideoMAE's code); torchvision's ops already grow
+        # more severe with the magnitude (timm's "inc1"); its per-draw magnitude noise ("mstd0.5") has no equivalent.
+        steps.append(v2.RandAugment(num_ops=num_ops, magnitude=magnitude, num_magnitude_bins=11))
+    if spec.random_erasing:
+        # Filled with the mean colour, which normalises to 0: timm's "const" mode on uint8. VideoMAE's code fills
+        # with noise and erases each frame on its own; one rectangle through the whole clip hides the same object.
+        mean_colour = [round(255 * m) for m in spec.mean]
+        steps.append(v2.RandomErasing(p=spec.random_erasing, value=mean_colour))
+    return v2.Compose(steps) if steps else None
+
+
 def crop_offsets(length: int, size: int, num_crops: int) -> list[int]:
     """Start of each crop of ``size`` along an axis of ``length``: first, centred, last (the 3-crop test).
 

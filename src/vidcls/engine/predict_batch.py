@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 from collections import deque
 from pathlib import Path
 
@@ -64,6 +65,17 @@ class VideoInputs(torch.utils.data.Dataset):
             return {"index": index, "video": video, "error": str(err)}
 
 
+def model_threads(device: torch.device, num_workers: int) -> int:
+    """Threads for model calls on a CPU: the cores the decoding workers leave free.
+
+    More threads than free cores make OpenMP threads spin-wait against the workers: with 2 workers on 2 cores,
+    2 model threads made a whole run 25% slower than 1 (benchmarks/predict.py).
+    """
+    if device.type != "cpu" or num_workers == 0:
+        return torch.get_num_threads()
+    return max(1, min(torch.get_num_threads(), len(os.sched_getaffinity(0)) - num_workers))
+
+
 def collate_videos(items: list[dict]) -> list[dict]:
     """Keep each video's clips (and error records) apart: clips are batched across videos at model time."""
     return items
@@ -88,8 +100,15 @@ def predict_records(
     clips: list[torch.Tensor] = []  # (T, C, H, W) clips waiting for a model call ...
     owners: list[dict] = []  # ... and the pending video each belongs to
 
+    threads = model_threads(predictor.device, num_workers)
+
     def score(count: int) -> None:
-        probs = predictor.logits(torch.stack(clips[:count])).softmax(-1)  # (count, T, C, H, W) -> (count, K)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)  # set and restored around each call: the caller's setting is left alone
+        try:
+            probs = predictor.logits(torch.stack(clips[:count])).softmax(-1)  # (count, T, C, H, W) -> (count, K)
+        finally:
+            torch.set_num_threads(previous)
         for owner, p in zip(owners[:count], probs, strict=True):
             owner["sum"] = owner["sum"] + p
             owner["left"] -= 1

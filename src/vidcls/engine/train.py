@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -18,8 +19,18 @@ from vidcls.config import ClipSpec
 from vidcls.data.cache import FrameCache
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions, load_dataset
-from vidcls.engine.batching import ClipCollator, prepare_pixels
+from vidcls.data.transforms import build_clip_augment
+from vidcls.engine.batching import BatchMixer, ClipCollator, augment_clips, prepare_pixels
 from vidcls.engine.metrics import compute_metrics
+from vidcls.engine.recipes import (
+    Recipe,
+    RecipeArguments,
+    RepeatedSampler,
+    apply_drop_path,
+    layer_decay_groups,
+    resolve,
+    soft_target_cross_entropy,
+)
 from vidcls.engine.report import plot_training_curves, write_model_card
 from vidcls.errors import ConfigError, DatasetError
 from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
@@ -57,6 +68,7 @@ GUIDE_TRAINING_DEFAULTS = {
     "dataloader_pin_memory": torch.cuda.is_available(),  # pinning only helps copies to a GPU
     # Without a GPU, say so: under torchrun this is what turns on multi-process CPU training (gloo).
     "use_cpu": not torch.cuda.is_available(),
+    "report_to": ["tensorboard"] if importlib.util.find_spec("tensorboard") else "none",
     "remove_unused_columns": False,  # the collator needs the dataset's own keys
     "save_total_limit": 2,
 }
@@ -119,16 +131,63 @@ class VideoTrainer(Trainer):
 
     ``label_names`` is ("labels", "video_index"), so evaluation hands (labels, video_index) to
     ``compute_metrics``, which averages clip scores per video; the model never sees ``video_index``.
+
+    ``recipe`` (default: the guide's) adds, on the device, RandAugment and random erasing (from ``clip_spec``)
+    and MixUp/CutMix with label smoothing and a soft-target loss to training batches; layer-wise LR decay to the
+    optimizer; repeated augmentation to the sampler.
     """
 
-    def __init__(self, *args, clip_spec: ClipSpec, input_name: str, **kwargs):
+    def __init__(self, *args, clip_spec: ClipSpec, input_name: str, recipe: Recipe | None = None, **kwargs):
+        self.recipe = recipe or Recipe()
+        if self.recipe.soft_targets:
+            # The Trainer's hook for a custom loss: it pops the labels and scales for accumulation and devices.
+            kwargs.setdefault("compute_loss_func", soft_target_cross_entropy)
         super().__init__(*args, **kwargs)
         self.clip_spec = clip_spec
         self.input_name = input_name
+        self.augment = build_clip_augment(clip_spec)
+        self.mixer = None
+        if self.recipe.soft_targets:
+            self.mixer = BatchMixer(
+                self.model.config.num_labels,
+                mixup_alpha=self.recipe.mixup_alpha,
+                cutmix_alpha=self.recipe.cutmix_alpha,
+                label_smoothing=self.recipe.label_smoothing,
+                partner_shift=self.recipe.repeated_augmentation,
+            )
 
     def _prepare_inputs(self, inputs):
         inputs = super()._prepare_inputs(inputs)
-        return prepare_pixels(inputs, self.input_name, self.clip_spec) if inputs else inputs
+        if not inputs:
+            return inputs
+        training = self.model.training  # evaluation: no augmentation, hard labels
+        if self.augment is not None and training:
+            inputs = augment_clips(inputs, self.input_name, self.augment)  # uint8, one draw per clip
+        inputs = prepare_pixels(inputs, self.input_name, self.clip_spec)
+        if self.mixer is not None and training:
+            inputs = self.mixer(inputs, self.input_name)
+        return inputs
+
+    def create_optimizer(self, model=None):
+        opt_model = self.model if model is None else model
+        if self.optimizer is None and self.recipe.layer_decay < 1.0:
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            groups = layer_decay_groups(
+                opt_model,
+                self.recipe.layer_decay,
+                lr=self.args.learning_rate,
+                weight_decay=self.args.weight_decay,
+                decay_names=set(self.get_decay_parameter_names(opt_model)),
+            )
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return super().create_optimizer(model)
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if self.recipe.repeated_augmentation > 1 and dataset is not None:
+            seed = self.args.seed if self.args.data_seed is None else self.args.data_seed
+            return RepeatedSampler(len(dataset), self.recipe.repeated_augmentation, seed=seed)
+        return super()._get_train_sampler(train_dataset)
 
     def compute_loss(self, model, inputs, *args, **kwargs):
         inputs = {k: v for k, v in inputs.items() if k != "video_index"}
@@ -154,8 +213,14 @@ class VideoTrainer(Trainer):
         return super().prediction_step(model, inputs, *args, **kwargs)
 
 
-def train(data_args: DataArguments, model_args: ModelArguments, training_args: TrainingArguments) -> dict:
+def train(
+    data_args: DataArguments,
+    model_args: ModelArguments,
+    training_args: TrainingArguments,
+    recipe_args: RecipeArguments | None = None,
+) -> dict:
     """Train, keep the best epoch by per-video validation accuracy, save it with its clip spec; return metrics."""
+    recipe = resolve(recipe_args or RecipeArguments())
     if training_args.output_dir is None:
         raise ConfigError("--output_dir is required: the folder where the trained model is saved")
     layout = LayoutOptions.from_flags(
@@ -172,6 +237,8 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
     # Seeded before the model exists: a new head (or a model from scratch) is initialised at random.
     set_seed(training_args.seed)
     model = create_model(model_args.model_name_or_path, model_args.config_name, labels.label2id)
+    if recipe.drop_path > 0:
+        apply_drop_path(model, recipe.drop_path)
     spec = resolve_clip_spec(
         model,
         model_args.model_name_or_path,
@@ -179,6 +246,8 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
         sample_rate=data_args.sample_rate,
         eval_clips=data_args.eval_clips,
         hflip=data_args.hflip,
+        rand_augment=recipe.rand_augment,
+        random_erasing=recipe.random_erasing or None,
     )
     family = family_of(model.config)
     output_dir = Path(training_args.output_dir)
@@ -195,6 +264,7 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
         compute_metrics=compute_metrics,
         clip_spec=spec,
         input_name=family.input_name,
+        recipe=recipe,
         callbacks=[EpochSummary()],
     )
     result = trainer.train(resume_from_checkpoint=_last_checkpoint(training_args))
@@ -202,7 +272,6 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
     metrics = {**result.metrics, **trainer.evaluate()}
 
     if trainer.is_world_process_zero():
-        trainer.save_model(output_dir)
         save_processor(model, spec, output_dir)
         spec.save(output_dir)
         skipped = write_skipped_report(output_dir, [train_set, eval_set])
@@ -215,9 +284,15 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: T
             labels=labels.names,
             counts={"training": len(train_set.records), "validation": len(eval_set.records)},
             base_model=model_args.model_name_or_path or f"{model_args.config_name} (from scratch)",
-            settings={**asdict(spec), **{k: getattr(training_args, k) for k in RECIPE_SETTINGS}},
+            settings={
+                **asdict(spec),
+                **recipe.card_settings(),
+                **{k: getattr(training_args, k) for k in RECIPE_SETTINGS},
+            },
             metrics=metrics,
         )
+        # Last, so that with --push_to_hub the upload holds the whole folder: processor, clip spec and card.
+        trainer.save_model(output_dir)
         if train_set.cache:
             logger.info(train_set.cache.summary())
     return metrics

@@ -14,18 +14,38 @@ class ModelFamily:
     frames_attr: str  # config attribute holding the number of input frames
     size_attr: str  # config attribute holding the input height and width
     fixed_frames: bool  # True when position embeddings fix the frame count the model takes
+    # Where each transformer block's residual branches end, under the base model ("*" is the block number):
+    # --drop_path puts stochastic depth there, and the block list orders parameters for --layer_decay.
+    residual_branches: tuple[str, ...] = ()
 
 
+# One family per block, its positional fields on one line.
+# fmt: off
 FAMILIES = {
     f.model_type: f
     for f in (
-        ModelFamily("videomae", "pixel_values", "num_frames", "image_size", fixed_frames=True),
-        ModelFamily("vivit", "pixel_values", "num_frames", "image_size", fixed_frames=True),
-        # TimeSformer interpolates its time embeddings; V-JEPA 2 uses rotary positions.
-        ModelFamily("timesformer", "pixel_values", "num_frames", "image_size", fixed_frames=False),
-        ModelFamily("vjepa2", "pixel_values_videos", "frames_per_clip", "crop_size", fixed_frames=False),
+        # VideoMAE and ViViT have no drop path of their own: it follows the dropout that ends each branch.
+        ModelFamily(
+            "videomae", "pixel_values", "num_frames", "image_size", fixed_frames=True,
+            residual_branches=("encoder.layer.*.attention.output.dropout", "encoder.layer.*.output.dropout"),
+        ),
+        ModelFamily(
+            "vivit", "pixel_values", "num_frames", "image_size", fixed_frames=True,
+            residual_branches=("layers.*.dropout",),  # one dropout ends both branches
+        ),
+        # TimeSformer interpolates its time embeddings; V-JEPA 2 uses rotary positions. Both have a drop_path
+        # module per block (an Identity at drop_path_rate 0), shared by all its branches.
+        ModelFamily(
+            "timesformer", "pixel_values", "num_frames", "image_size", fixed_frames=False,
+            residual_branches=("encoder.layer.*.drop_path",),
+        ),
+        ModelFamily(
+            "vjepa2", "pixel_values_videos", "frames_per_clip", "crop_size", fixed_frames=False,
+            residual_branches=("encoder.layer.*.drop_path",),
+        ),
     )
 }
+# fmt: on
 
 
 def family_of(config) -> ModelFamily:

@@ -1,0 +1,306 @@
+"""Training recipes: the guide's settings, or the VideoMAE paper's fine-tuning, each piece also a flag.
+
+Precedence, as for the clip spec: an explicit flag > the recipe's preset > off. Knobs left unset stay None, so
+they never override a preset. Where each piece runs:
+
+- RandAugment and random erasing: on each uint8 training clip, on the device before normalising
+  (``data/transforms.py`` builds them, ``engine/batching.py`` applies them): in the data workers they
+  halved the loader's clips/s.
+- MixUp/CutMix and label smoothing: on the normalised batch on the device (``engine/batching.py``), with the
+  soft-target loss below.
+- Drop path and layer-wise LR decay: on the created model and the optimizer's parameter groups (below).
+- Repeated augmentation: ``RepeatedSampler`` (below).
+
+The VideoMAE values are its Kinetics-400 ViT-B fine-tuning: Tong et al., "VideoMAE: Masked Autoencoders are
+Data-Efficient Learners for Self-Supervised Video Pre-Training", NeurIPS 2022, https://arxiv.org/abs/2203.12602
+(appendix, end-to-end fine-tuning settings), as run by its code: the defaults of
+https://github.com/MCG-NJU/VideoMAE/blob/main/run_class_finetuning.py and the Kinetics-400 ViT-B script
+scripts/kinetics/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_1600/finetune.sh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+from torch import nn
+
+from vidcls.errors import ConfigError
+from vidcls.models.families import FAMILIES, family_of
+
+# Each knob's value when no flag and no preset sets it: the guide's behaviour.
+OFF = {
+    "layer_decay": 1.0,
+    "drop_path": 0.0,
+    "mixup_alpha": 0.0,
+    "cutmix_alpha": 0.0,
+    "label_smoothing": 0.0,
+    "rand_augment": "off",
+    "random_erasing": 0.0,
+    "repeated_augmentation": 1,
+}
+PRESETS = {
+    "guide": {},
+    "videomae": {
+        "layer_decay": 0.75,
+        "drop_path": 0.1,
+        "mixup_alpha": 0.8,
+        "cutmix_alpha": 1.0,
+        "label_smoothing": 0.1,
+        # The paper's table says RandAug (9, 0.5); its code runs timm's "rand-m7-n4-mstd0.5-inc1": 4 ops, magnitude 7.
+        "rand_augment": "4,7",
+        "random_erasing": 0.25,
+        "repeated_augmentation": 2,
+    },
+}
+# TrainingArguments defaults a recipe sets when the command line leaves them unset (cli/train.py). AdamW's betas
+# (0.9, 0.999) are the paper's and already the Trainer's default.
+TRAINING_DEFAULTS = {"guide": {"weight_decay": 0.0}, "videomae": {"weight_decay": 0.05}}
+# Parameters that get no weight decay besides biases and norms, as in VideoMAE's code (timm's no_weight_decay).
+NO_DECAY_SUFFIXES = ("cls_token", "mask_token", "position_embeddings", "time_embeddings")
+
+
+def _help(text: str, paper: str) -> dict:
+    return {"help": f"{text} Unset: the recipe's value. VideoMAE: {paper}."}
+
+
+@dataclass
+class RecipeArguments:
+    recipe: str = field(
+        default="guide",
+        metadata={
+            "help": "guide: the guide's settings. videomae: the VideoMAE paper's fine-tuning, every flag below at "
+            "the paper's value, and --weight_decay 0.05 unless given (learning rate, epochs and schedule are "
+            "left to you: the paper's 5e-4 x batch/256, 75 epochs, cosine, fit Kinetics-400). A flag below "
+            "overrides the recipe."
+        },
+    )
+    layer_decay: float | None = field(
+        default=None,
+        metadata=_help(
+            "Layer-wise LR decay d: block i of L learns at lr*d^(L-i), the embeddings at lr*d^(L+1).", "0.75"
+        ),
+    )
+    drop_path: float | None = field(
+        default=None, metadata=_help("Stochastic depth rate of the last block, rising from 0 at the first.", "0.1")
+    )
+    mixup_alpha: float | None = field(
+        default=None, metadata=_help("MixUp of training batches, lambda ~ Beta(alpha, alpha); 0 is off.", "0.8")
+    )
+    cutmix_alpha: float | None = field(
+        default=None, metadata=_help("CutMix; with MixUp on too, each batch uses one of them at even odds.", "1.0")
+    )
+    label_smoothing: float | None = field(default=None, metadata=_help("Label smoothing of the targets.", "0.1"))
+    rand_augment: str | None = field(
+        default=None,
+        metadata=_help(
+            "RandAugment 'N,M': N ops at magnitude M of 10, one draw per clip; 'off'.",
+            "4,7 (its code; RandAug (9, 0.5) in the paper)",
+        ),
+    )
+    random_erasing: float | None = field(
+        default=None, metadata=_help("Probability of erasing a random rectangle from every frame of a clip.", "0.25")
+    )
+    repeated_augmentation: int | None = field(
+        default=None, metadata=_help("Each training video k times per epoch, each a new clip and augmentation.", "2")
+    )
+
+    def __post_init__(self):
+        if self.recipe not in PRESETS:
+            raise ConfigError(f"--recipe {self.recipe!r} is not a recipe; choose one of: {', '.join(PRESETS)}")
+        if self.rand_augment is not None:
+            parse_rand_augment(self.rand_augment)
+
+
+def parse_rand_augment(value: str) -> tuple[int, int] | None:
+    """'4,7' -> (4, 7); 'off' -> None."""
+    if value.strip().lower() in ("off", "none", "0"):
+        return None
+    try:
+        num_ops, magnitude = (int(part) for part in value.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--rand_augment takes 'N,M' (ops, magnitude of 10; e.g. 4,7) or 'off', got {value!r}"
+        ) from None
+    return num_ops, magnitude
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The resolved training recipe; the defaults are the guide's (every piece off)."""
+
+    name: str = "guide"
+    layer_decay: float = 1.0
+    drop_path: float = 0.0
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    label_smoothing: float = 0.0
+    rand_augment: tuple[int, int] | None = None
+    random_erasing: float = 0.0
+    repeated_augmentation: int = 1
+
+    def __post_init__(self):
+        repeats = self.repeated_augmentation
+        checks = (
+            ("layer_decay", 0.0 < self.layer_decay <= 1.0, "in (0, 1]; 1 is off"),
+            ("drop_path", 0.0 <= self.drop_path < 1.0, "in [0, 1)"),
+            ("mixup_alpha", self.mixup_alpha >= 0.0, ">= 0; 0 is off"),
+            ("cutmix_alpha", self.cutmix_alpha >= 0.0, ">= 0; 0 is off"),
+            ("label_smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
+            ("random_erasing", 0.0 <= self.random_erasing <= 1.0, "a probability in [0, 1]"),
+            ("repeated_augmentation", isinstance(repeats, int) and repeats >= 1, "an integer >= 1; 1 is off"),
+        )
+        for name, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"--{name} must be {rule}, got {getattr(self, name)!r}")
+
+    @property
+    def soft_targets(self) -> bool:
+        """True when training labels become (B, K) soft targets (MixUp, CutMix or label smoothing)."""
+        return self.mixup_alpha > 0 or self.cutmix_alpha > 0 or self.label_smoothing > 0
+
+    def card_settings(self) -> dict:
+        """The recipe's name and every piece it turns on, for the model card."""
+        guide = Recipe()
+        on = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(guide, f.name)}
+        return {"recipe": self.name, **on}
+
+
+def resolve(args: RecipeArguments) -> Recipe:
+    """Explicit flag > the recipe's preset > off."""
+    preset = PRESETS[args.recipe]
+    values = {}
+    for name, off in OFF.items():
+        flag = getattr(args, name)
+        values[name] = flag if flag is not None else preset.get(name, off)
+    values["rand_augment"] = parse_rand_augment(values["rand_augment"])
+    return Recipe(name=args.recipe, **values)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, skip a residual branch for a random ``rate`` of the samples, scale the rest."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return hidden
+        keep = 1.0 - self.rate
+        mask = hidden.new_empty((hidden.shape[0],) + (1,) * (hidden.dim() - 1)).bernoulli_(keep)  # (B, 1, ...)
+        return hidden * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate:.4f}"
+
+
+def _blocks(model, flag: str) -> tuple[nn.ModuleList, str]:
+    """The model's transformer blocks (and their path under the base model), from the family table."""
+    family = family_of(model.config)
+    if not family.residual_branches:
+        supported = ", ".join(sorted(name for name, f in FAMILIES.items() if f.residual_branches))
+        raise ConfigError(f"{flag} is not supported for {family.model_type} models (only {supported}); drop the flag")
+    path = family.residual_branches[0].split(".*.")[0]
+    return model.base_model.get_submodule(path), path
+
+
+def apply_drop_path(model, rate: float) -> None:
+    """Stochastic depth on every residual branch of every block, rising linearly from 0 to ``rate`` (as timm).
+
+    VideoMAE and ViViT have no drop path of their own: one is put after the dropout that ends each branch.
+    TimeSformer and V-JEPA 2 have a ``drop_path`` module per block: it is replaced. The config is left as it is
+    (TimeSformer's types its ``drop_path_rate`` as an int): drop path only acts in training, and the model card
+    records the rate.
+    """
+    blocks, _ = _blocks(model, "--drop_path")
+    rates = torch.linspace(0.0, rate, len(blocks)).tolist()
+    for pattern in family_of(model.config).residual_branches:
+        parent_path, _, name = pattern.split(".*.")[1].rpartition(".")
+        for block, block_rate in zip(blocks, rates, strict=True):
+            parent = block.get_submodule(parent_path)
+            current = getattr(parent, name)
+            drop = DropPath(block_rate).train(parent.training)  # a new module starts in training mode
+            setattr(parent, name, nn.Sequential(current, drop) if isinstance(current, nn.Dropout) else drop)
+
+
+def layer_depths(model) -> tuple[dict[str, int], int]:
+    """Parameter name -> depth (embeddings 0, block i i + 1, the rest L + 1: final norm, pooler, head), and L."""
+    blocks, path = _blocks(model, "--layer_decay")
+    base = model.base_model
+    depth = {id(p): i + 1 for i, block in enumerate(blocks) for p in block.parameters()}
+    # The embeddings sit beside the blocks or one level up (V-JEPA 2: encoder.embeddings; others: embeddings).
+    parts = path.split(".")[:-1]
+    owners = [base.get_submodule(".".join(parts[:k])) for k in range(len(parts), -1, -1)]
+    embeddings = next((owner.embeddings for owner in owners if hasattr(owner, "embeddings")), None)
+    if embeddings is None:
+        raise ConfigError(f"--layer_decay: no embeddings found beside {path} in {model.config.model_type}")
+    depth.update({id(p): 0 for p in embeddings.parameters()})
+    last = len(blocks) + 1
+    return {name: depth.get(id(p), last) for name, p in model.named_parameters()}, len(blocks)
+
+
+def layer_decay_groups(model, decay: float, *, lr: float, weight_decay: float, decay_names: set[str]) -> list[dict]:
+    """AdamW parameter groups: lr * decay^(L + 1 - depth); no weight decay on biases, norms and tokens.
+
+    As VideoMAE's code (BEiT's ``LayerDecayValueAssigner``): the embeddings learn at lr * decay^(L + 1), block i
+    (from 0) at lr * decay^(L - i), the head at lr. The head's group comes first: the Trainer logs group 0's rate.
+    """
+    depths, num_blocks = layer_depths(model)
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        no_decay = name not in decay_names or param.dim() <= 1 or name.endswith(NO_DECAY_SUFFIXES)
+        scale = decay ** (num_blocks + 1 - depths[name])
+        key = (depths[name], no_decay)
+        if key not in groups:
+            groups[key] = {"params": [], "weight_decay": 0.0 if no_decay else weight_decay, "lr": lr * scale}
+            groups[key]["lr_scale"] = scale
+        groups[key]["params"].append(param)
+    return [groups[key] for key in sorted(groups, key=lambda key: (-key[0], key[1]))]
+
+
+class RepeatedSampler(torch.utils.data.Sampler[int]):
+    """Every index ``repeats`` times per epoch, a video's copies next to each other, videos in a random order.
+
+    Example: 3 videos, repeats=2 -> [2, 2, 0, 0, 1, 1] (the order drawn from seed + epoch). The dataset draws a new
+    random clip and augmentation at every visit, so a batch holds k views of each of its videos, as VideoMAE's
+    ``--num_sample`` does (which decodes once; here each view is a new clip).
+
+    Under DDP every process draws the same order (the seed does not depend on the rank) and the Trainer's
+    accelerate wrapper (``BatchSamplerShard``) gives process r the batches r, r + W, r + 2W, ...: no two processes
+    see the same batch. The Trainer calls ``set_epoch`` at every epoch.
+    """
+
+    def __init__(self, num_items: int, repeats: int, seed: int = 0):
+        self.num_items, self.repeats, self.seed = num_items, repeats, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_items * self.repeats
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.num_items, generator=generator)
+        yield from order.repeat_interleave(self.repeats).tolist()
+
+
+def soft_target_cross_entropy(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """Cross-entropy with (B, K) soft targets; hard (B,) labels (evaluation) are one-hot, the usual loss.
+
+    The Trainer's ``compute_loss_func``: with ``num_items_in_batch`` (clips over the accumulated batch) the sum is
+    divided by it, as the models' own loss does, so gradient accumulation scales alike.
+    """
+    logits = outputs["logits"]  # (B, K)
+    if labels.dim() == 1:
+        labels = nn.functional.one_hot(labels, logits.shape[-1])
+    per_clip = -(labels.float() * logits.float().log_softmax(dim=-1)).sum(dim=-1)  # (B,)
+    if num_items_in_batch is None:
+        return per_clip.mean()
+    if torch.is_tensor(num_items_in_batch):
+        num_items_in_batch = num_items_in_batch.to(per_clip.device)
+    return per_clip.sum() / num_items_in_batch
