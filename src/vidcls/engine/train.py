@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import TrainingArguments, set_seed
 from transformers.trainer import TRAINER_STATE_NAME as TRAINER_STATE
 from transformers.trainer_utils import get_last_checkpoint
 
 from vidcls.config import ClipSpec
 from vidcls.data.cache import FrameCache
 from vidcls.data.dataset import ClipDataset
-from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions, load_dataset
-from vidcls.data.transforms import build_clip_augment
-from vidcls.engine.batching import BatchMixer, ClipCollator, augment_clips, prepare_pixels
+from vidcls.data.layouts import LayoutOptions, load_dataset
+from vidcls.engine.arguments import DataArguments, ModelArguments
+from vidcls.engine.batching import ClipCollator
 from vidcls.engine.metrics import compute_metrics
 from vidcls.engine.recipes import (
-    Recipe,
     RecipeArguments,
-    RepeatedSampler,
     apply_drop_path,
-    layer_decay_groups,
     resolve,
-    soft_target_cross_entropy,
 )
 from vidcls.engine.report import plot_training_curves, write_model_card
+from vidcls.engine.trainer import EpochSummary, VideoTrainer
 from vidcls.errors import ConfigError, DatasetError
 from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
 from vidcls.models.families import family_of
@@ -51,166 +46,6 @@ RECIPE_SETTINGS = (
 
 # Clips that fail mid-run are appended here by the data workers, then folded into skipped_videos.json.
 SKIPPED_LOG = "skipped_videos.log.jsonl"
-
-# The guide's settings; every TrainingArguments flag can still override them on the command line.
-GUIDE_TRAINING_DEFAULTS = {
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "learning_rate": 5e-5,
-    "warmup_steps": 0.1,  # a float below 1 is a ratio of the total steps
-    "logging_steps": 10,
-    "load_best_model_at_end": True,
-    "metric_for_best_model": "accuracy",  # per-video accuracy, see engine/metrics.py
-    "per_device_train_batch_size": 8,
-    "per_device_eval_batch_size": 8,
-    "dataloader_num_workers": 2,
-    "dataloader_persistent_workers": True,
-    "dataloader_pin_memory": torch.cuda.is_available(),  # pinning only helps copies to a GPU
-    # Without a GPU, say so: under torchrun this is what turns on multi-process CPU training (gloo).
-    "use_cpu": not torch.cuda.is_available(),
-    "report_to": ["tensorboard"] if importlib.util.find_spec("tensorboard") else "none",
-    "remove_unused_columns": False,  # the collator needs the dataset's own keys
-    "save_total_limit": 2,
-}
-
-
-@dataclass
-class DataArguments:
-    data_dir: str = field(
-        metadata={
-            "help": "Dataset: DATA/{train,val,test}/<Class>/<video>; DATA/<Class>/<video> (split by group); "
-            "UCF101/HMDB51 videos with their split lists; a .csv/.jsonl manifest (path,label[,group][,start,end]"
-            "[,split]) or a folder with metadata.csv; a .tar.gz of any of these, or "
-            "hf://datasets/<owner>/<repo>/<archive>.tar.gz."
-        }
-    )
-    train_split: str = field(default="train", metadata={"help": "Folder of the training split."})
-    eval_split: str = field(default="val", metadata={"help": "Folder of the split evaluated every epoch."})
-    num_frames: int | None = field(default=None, metadata={"help": "Frames per clip (default: the model's)."})
-    sample_rate: int = field(default=4, metadata={"help": "Take every n-th frame at the video's own fps."})
-    eval_clips: int = field(default=4, metadata={"help": "Evenly spaced clips per video when evaluating."})
-    hflip: bool = field(
-        default=True,
-        metadata={"help": "Random horizontal flip in training; --hflip false when labels depend on direction."},
-    )
-    strict: bool = field(
-        default=False,
-        metadata={"help": "Fail before training, listing every unreadable video, instead of skipping them."},
-    )
-    cache_dir: str | None = field(
-        default=None, metadata={"help": "Keep decoded frames here (reduced size) so later epochs skip decoding."}
-    )
-    cache_max_gb: float = field(
-        default=50.0, metadata={"help": "Disk budget of --cache_dir; videos past it are decoded."}
-    )
-    decoder: str = field(
-        default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
-    )
-    # Layout options (single folder split by group, split lists, manifests) go below.
-    split_ratios: str | None = field(
-        default=None, metadata={"help": LAYOUT_FLAG_HELP["split_ratios"], "aliases": ["--split"]}
-    )
-    group_pattern: str | None = field(default=None, metadata={"help": LAYOUT_FLAG_HELP["group_pattern"]})
-    fold: int = field(default=1, metadata={"help": LAYOUT_FLAG_HELP["fold"]})
-    split_seed: int = field(default=0, metadata={"help": LAYOUT_FLAG_HELP["split_seed"]})
-
-
-@dataclass
-class ModelArguments:
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "Hub id or folder of a pretrained video classifier, e.g. MCG-NJU/videomae-base."},
-    )
-    config_name: str | None = field(
-        default=None, metadata={"help": "Train from scratch from a config: 'tiny', a config.json or a hub id."}
-    )
-
-
-class VideoTrainer(Trainer):
-    """Trainer for uint8 clip batches: normalises them on the device, and keeps video indices for metrics.
-
-    ``label_names`` is ("labels", "video_index"), so evaluation hands (labels, video_index) to
-    ``compute_metrics``, which averages clip scores per video; the model never sees ``video_index``.
-
-    ``recipe`` (default: the guide's) adds, on the device, RandAugment and random erasing (from ``clip_spec``)
-    and MixUp/CutMix with label smoothing and a soft-target loss to training batches; layer-wise LR decay to the
-    optimizer; repeated augmentation to the sampler.
-    """
-
-    def __init__(self, *args, clip_spec: ClipSpec, input_name: str, recipe: Recipe | None = None, **kwargs):
-        self.recipe = recipe or Recipe()
-        if self.recipe.soft_targets:
-            # The Trainer's hook for a custom loss: it pops the labels and scales for accumulation and devices.
-            kwargs.setdefault("compute_loss_func", soft_target_cross_entropy)
-        super().__init__(*args, **kwargs)
-        self.clip_spec = clip_spec
-        self.input_name = input_name
-        self.augment = build_clip_augment(clip_spec)
-        self.mixer = None
-        if self.recipe.soft_targets:
-            self.mixer = BatchMixer(
-                self.model.config.num_labels,
-                mixup_alpha=self.recipe.mixup_alpha,
-                cutmix_alpha=self.recipe.cutmix_alpha,
-                label_smoothing=self.recipe.label_smoothing,
-                partner_shift=self.recipe.repeated_augmentation,
-            )
-
-    def _prepare_inputs(self, inputs):
-        inputs = super()._prepare_inputs(inputs)
-        if not inputs:
-            return inputs
-        training = self.model.training  # evaluation: no augmentation, hard labels
-        if self.augment is not None and training:
-            inputs = augment_clips(inputs, self.input_name, self.augment)  # uint8, one draw per clip
-        inputs = prepare_pixels(inputs, self.input_name, self.clip_spec)
-        if self.mixer is not None and training:
-            inputs = self.mixer(inputs, self.input_name)
-        return inputs
-
-    def create_optimizer(self, model=None):
-        opt_model = self.model if model is None else model
-        if self.optimizer is None and self.recipe.layer_decay < 1.0:
-            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
-            groups = layer_decay_groups(
-                opt_model,
-                self.recipe.layer_decay,
-                lr=self.args.learning_rate,
-                weight_decay=self.args.weight_decay,
-                decay_names=set(self.get_decay_parameter_names(opt_model)),
-            )
-            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
-        return super().create_optimizer(model)
-
-    def _get_train_sampler(self, train_dataset=None):
-        dataset = self.train_dataset if train_dataset is None else train_dataset
-        if self.recipe.repeated_augmentation > 1 and dataset is not None:
-            seed = self.args.seed if self.args.data_seed is None else self.args.data_seed
-            return RepeatedSampler(len(dataset), self.recipe.repeated_augmentation, seed=seed)
-        return super()._get_train_sampler(train_dataset)
-
-    def compute_loss(self, model, inputs, *args, **kwargs):
-        inputs = {k: v for k, v in inputs.items() if k != "video_index"}
-        return super().compute_loss(model, inputs, *args, **kwargs)
-
-    def _load_weights(self, checkpoint: str) -> None:
-        # The Trainer reloads checkpoints with a non-strict load_state_dict, which silently skips weights saved
-        # under legacy names (VideoMAE's q_bias/v_bias), so the "best" model kept the last step's biases.
-        # from_pretrained maps those names; copy its weights over strictly.
-        loaded = type(self.model).from_pretrained(checkpoint)
-        self.model.load_state_dict(loaded.state_dict())
-
-    def _load_best_model(self) -> None:
-        logger.info("restoring the best model: %s (%s)", self.state.best_model_checkpoint, self.state.best_metric)
-        self._load_weights(self.state.best_model_checkpoint)
-
-    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
-        self._load_weights(resume_from_checkpoint)
-
-    def prediction_step(self, model, inputs, *args, **kwargs):
-        if not inputs:  # a batch whose clips all failed to decode
-            return None, None, None
-        return super().prediction_step(model, inputs, *args, **kwargs)
 
 
 def train(
@@ -296,20 +131,6 @@ def train(
         if train_set.cache:
             logger.info(train_set.cache.summary())
     return metrics
-
-
-class EpochSummary(TrainerCallback):
-    """One log line per evaluation with the per-video and per-clip accuracy side by side."""
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if state.is_world_process_zero and metrics and "eval_accuracy" in metrics:
-            logger.info(
-                "epoch %.2f: validation accuracy per video %.4f, per clip %.4f (%d videos)",
-                state.epoch or 0,
-                metrics["eval_accuracy"],
-                metrics["eval_clip_accuracy"],
-                metrics["eval_num_videos"],
-            )
 
 
 def build_datasets(train_records, eval_records, spec: ClipSpec, data_args: DataArguments, output_dir: Path):
