@@ -23,7 +23,7 @@ from vidcls.engine.recipes import (
     resolve,
     soft_target_cross_entropy,
 )
-from vidcls.engine.train import VideoTrainer
+from vidcls.engine.trainer import VideoTrainer
 from vidcls.errors import ConfigError
 from vidcls.models import families
 from vidcls.models.factory import create_model

@@ -2,7 +2,7 @@ import torch
 from transformers import AutoModelForVideoClassification, TrainingArguments
 
 from vidcls.config import ClipSpec
-from vidcls.engine.train import VideoTrainer
+from vidcls.engine.trainer import VideoTrainer
 from vidcls.models.factory import create_model
 
 

@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 # Public name -> module that defines it.
 _LAZY = {
     "ClipSpec": "vidcls.config",
-    "DataArguments": "vidcls.engine.train",
-    "ModelArguments": "vidcls.engine.train",
+    "DataArguments": "vidcls.engine.arguments",
+    "ModelArguments": "vidcls.engine.arguments",
     "Predictor": "vidcls.engine.predict",
     "evaluate": "vidcls.engine.evaluate",
     "train": "vidcls.engine.train",

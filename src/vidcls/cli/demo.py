@@ -13,9 +13,10 @@ from transformers import TrainingArguments
 
 from vidcls.cli.evaluate import format_report
 from vidcls.data.synthetic import CLIPS_PER_GROUP, DIRECTIONS, make_motion_dataset
+from vidcls.engine.arguments import GUIDE_TRAINING_DEFAULTS, DataArguments, ModelArguments
 from vidcls.engine.evaluate import evaluate
 from vidcls.engine.predict import Predictor
-from vidcls.engine.train import GUIDE_TRAINING_DEFAULTS, DataArguments, ModelArguments, train
+from vidcls.engine.train import train
 
 # Training from scratch needs a far larger learning rate than the guide's fine-tuning.
 DEMO_TRAINING = {

@@ -8,8 +8,9 @@ import json
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from vidcls.engine.arguments import GUIDE_TRAINING_DEFAULTS, DataArguments, ModelArguments
 from vidcls.engine.recipes import TRAINING_DEFAULTS, RecipeArguments
-from vidcls.engine.train import GUIDE_TRAINING_DEFAULTS, DataArguments, ModelArguments, train
+from vidcls.engine.train import train
 from vidcls.errors import ConfigError
 
 ARGUMENT_CLASSES = (DataArguments, ModelArguments, RecipeArguments, TrainingArguments)
