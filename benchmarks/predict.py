@@ -4,10 +4,10 @@ peak memory on a long generated video.
 The model is vidcls's ``tiny`` VideoMAE (32 px, 16 frames every 4th, untrained), saved as ``vidcls train``
 saves it, so the pipeline reads the same checkpoint and video processor. With so small a model the figures
 measure everything around the model: decoding, sampling, resizing, batching. The pipeline looks at one clip
-of 16 frames stretched over each video; vidcls at 4 clips of 16 consecutive-every-4th frames covering it.
-Videos are UCF101-like (320x240, 25 fps, MPEG-4 AVI); the long one lasts 10 minutes.
+of 16 frames stretched over each video; vidcls at 4 evenly spaced clips of 16 frames, every 4th frame.
+Videos are UCF101-like (320x240, 25 fps, MPEG-4 AVI); the long one lasts 10 minutes. Results: BENCHMARKS.md.
 
-    .venv/bin/python benchmarks/predict.py           # about 3 minutes on 2 cores, data written once
+    .venv/bin/python benchmarks/predict.py           # about 1 minute on 2 cores (+1 minute writing data, once)
     .venv/bin/python benchmarks/predict.py --quick   # smoke run
 """
 
@@ -70,14 +70,10 @@ def save_model(output_dir: Path) -> None:
     spec.save(output_dir)
 
 
-def best_of(repeats: int, run) -> float:
-    """The fastest of ``repeats`` timed runs: on a shared machine the others only measure its neighbours."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return round(min(times), 2)
+def timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
 
 
 def speed_rows(model_dir: Path, videos: list[Path], workers: list[int], batch_size: int, repeats: int) -> list[dict]:
@@ -101,8 +97,12 @@ def speed_rows(model_dir: Path, videos: list[Path], workers: list[int], batch_si
 
     rows = [{"side": "pipeline loop", "workers": 0, "run": lambda: [classifier(p, top_k=5) for p in paths]}]
     rows += [{"side": "vidcls predict", "workers": n, "run": lambda n=n: vidcls(n)} for n in workers]
-    for row in rows:
-        row.update(videos=len(videos), seconds=best_of(repeats, row.pop("run")))
+    # Sides take turns, and each keeps its fastest run: on a shared machine the slower runs measure the
+    # neighbours, and taking turns spreads their load over both sides.
+    times = [[timed(row["run"]) for row in rows] for _ in range(repeats)]
+    for row, seconds in zip(rows, zip(*times, strict=True), strict=True):
+        del row["run"]
+        row.update(videos=len(videos), seconds=round(min(seconds), 2))
     return rows
 
 
