@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench-loader lint install clean
+.PHONY: demo test test-slow bench-loader bench-predict lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test-slow: $(STAMP)
 # Loader clips/s against the guide's PyTorchVideo loader; builds benchmarks/.guide-venv on first use.
 bench-loader: $(STAMP)
 	$(BIN)/python benchmarks/loader.py
+
+# vidcls predict videos/s against a loop over transformers.pipeline, and peak memory on a 10-minute video.
+bench-predict: $(STAMP)
+	$(BIN)/python benchmarks/predict.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

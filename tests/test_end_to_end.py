@@ -1,6 +1,8 @@
 """The guide's whole path on generated videos: train -> evaluate -> predict, then load in transformers."""
 
+import csv
 import json
+import shutil
 
 import pytest
 import torch
@@ -135,3 +137,34 @@ def test_cli_errors_are_one_line(tmp_path, capsys, micro_config):
     err = capsys.readouterr().err
     assert "unrecognized arguments: --no_such_flag" in err and len(err.splitlines()) == 2  # usage + error
     assert main(["frobnicate"]) == 2
+
+
+@pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project")
+def test_predict_and_evaluate_real_videos(trained, tmp_path):
+    """Every real clip (codecs, rotation, 10-bit, fewer frames than a clip) is predicted and scored."""
+    out = tmp_path / "preds.csv"
+    folder = str(REAL_VIDEOS[0].parent)
+    assert main(["predict", "--model_dir", str(trained), folder, "--output", str(out), "--num_workers", "0"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert {row["video"] for row in rows} == {str(path) for path in REAL_VIDEOS}
+    assert not any(row["error"] for row in rows)
+
+    data = tmp_path / "real"
+    for i, path in enumerate(REAL_VIDEOS):  # any two of the model's classes will do
+        target = data / "test" / ("DriftEast" if i % 2 else "DriftWest") / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    report_file = tmp_path / "real.json"
+    args = [
+        "--model_dir",
+        str(trained),
+        "--data_dir",
+        str(data),
+        "--num_workers",
+        "0",
+        "--output_file",
+        str(report_file),
+    ]
+    assert main(["evaluate", *args]) == 0
+    report = json.loads(report_file.read_text())
+    assert report["num_videos"] == len(REAL_VIDEOS) and report["skipped_videos"] == []
