@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench-loader bench-predict lint install clean
+.PHONY: demo test test-slow bench-loader bench-predict bench-train lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench-loader: $(STAMP)
 # vidcls predict videos/s against a loop over transformers.pipeline, and peak memory on a 10-minute video.
 bench-predict: $(STAMP)
 	$(BIN)/python benchmarks/predict.py
+
+bench-train: $(STAMP)
+	$(BIN)/python benchmarks/train.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

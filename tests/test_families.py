@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from transformers import TimesformerConfig, VideoMAEConfig, VivitConfig, VJEPA2Config
+from transformers import TimesformerConfig, VideoMAEConfig, VideoPrismVisionConfig, VivitConfig, VJEPA2Config
 
 from vidcls.config import ClipSpec
 from vidcls.engine.batching import prepare_pixels
@@ -20,6 +20,10 @@ TINY_CONFIGS = {
     "vjepa2": VJEPA2Config(
         crop_size=16, frames_per_clip=4, patch_size=8, tubelet_size=2, mlp_ratio=2.0, num_pooler_layers=1,
         pred_hidden_size=32, pred_num_hidden_layers=1, pred_num_attention_heads=2, **SMALL,
+    ),
+    "videoprism": VideoPrismVisionConfig(
+        image_size=16, num_frames=4, tubelet_size=[1, 8, 8], num_spatial_layers=1, num_temporal_layers=1,
+        num_auxiliary_layers=1, intermediate_size=64, hidden_size=32, num_attention_heads=2,
     ),
 }  # fmt: skip
 LABELS = {"left": 0, "right": 1, "up": 2}

@@ -26,7 +26,7 @@ from vidcls.engine.metrics import accuracy_report, class_report
 from vidcls.engine.predict import pick_device
 from vidcls.errors import DatasetError
 from vidcls.models.factory import load_trained
-from vidcls.models.families import family_of
+from vidcls.models.families import class_logits, family_of
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _score_views(model, loader, input_name: str, spec, device, desc: str, quiet:
         if views > 1:  # (B, V, T, C, H, W) -> (B*V, T, C, H, W): each crop is scored as a clip of its own
             pixels = pixels.flatten(0, 1)
         inputs = prepare_pixels({input_name: pixels.to(device)}, input_name, spec)
-        logits.append(model(**inputs).logits.float().cpu())
+        logits.append(class_logits(model(**inputs).logits).float().cpu())
         # A clip's V views follow each other in the flattened batch, so labels and indices repeat in place.
         view_labels.append(batch["labels"].repeat_interleave(views))
         video_index.append(batch["video_index"].repeat_interleave(views))

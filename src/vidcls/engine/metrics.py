@@ -106,4 +106,5 @@ def class_report(logits, labels, video_index, names: list[str], num_confusions: 
 def compute_metrics(eval_prediction) -> dict[str, float]:
     """For the Trainer: its label_ids are (labels, video_index), see ``VideoTrainer``."""
     labels, video_index = eval_prediction.label_ids
-    return accuracy_report(eval_prediction.predictions, labels, video_index)
+    predictions = np.asarray(eval_prediction.predictions)
+    return accuracy_report(predictions.reshape(len(predictions), -1), labels, video_index)  # (N, 1, K) -> (N, K)

@@ -21,7 +21,7 @@ from vidcls.data.sampling import uniform_clips
 from vidcls.data.transforms import build_transform, decode_short_side, to_video_tensor
 from vidcls.engine.batching import prepare_pixels
 from vidcls.models.factory import load_trained
-from vidcls.models.families import family_of
+from vidcls.models.families import class_logits, family_of
 
 # Clips further apart than this are read with a seek each rather than one pass decoding the gap: a seek
 # decodes at most a keyframe interval (usually 0.5-5 s), so decoding a longer gap is never cheaper.
@@ -110,7 +110,7 @@ class Predictor:
     def logits(self, clips: torch.Tensor) -> torch.Tensor:
         """Raw model outputs for uint8 clips (N, T, C, H, W), from any number of videos: float32 (N, K) on the CPU."""
         batch = prepare_pixels({self.input_name: clips.to(self.device)}, self.input_name, self.spec)
-        return self.model(**batch).logits.float().cpu()
+        return class_logits(self.model(**batch).logits).float().cpu()
 
     def scores(self, clips: torch.Tensor) -> torch.Tensor:
         """Class probabilities averaged over the clips of one video: (K,)."""

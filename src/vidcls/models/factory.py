@@ -104,7 +104,8 @@ def resolve_clip_spec(model, model_name_or_path: str | None = None, **overrides)
 
 def save_processor(model, spec: ClipSpec, output_dir: str | Path) -> None:
     """Write a video processor matching ``spec``, so ``transformers.pipeline`` prepares frames as vidcls does."""
-    names = VIDEO_PROCESSOR_MAPPING_NAMES[model.config.model_type]
+    family = family_of(model.config)
+    names = family.video_processor or VIDEO_PROCESSOR_MAPPING_NAMES[family.model_type]
     processor_class = video_processor_class_from_name(names["torchvision"] if isinstance(names, dict) else names)
     processor = processor_class(
         size={"height": spec.image_size, "width": spec.image_size},

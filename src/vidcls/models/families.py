@@ -17,6 +17,8 @@ class ModelFamily:
     # Where each transformer block's residual branches end, under the base model ("*" is the block number):
     # --drop_path puts stochastic depth there, and the block list orders parameters for --layer_decay.
     residual_branches: tuple[str, ...] = ()
+    # The video processor class to save, where transformers' auto mapping has none for this model type.
+    video_processor: str = ""
 
 
 # One family per block, its positional fields on one line.
@@ -43,6 +45,11 @@ FAMILIES = {
             "vjepa2", "pixel_values_videos", "frames_per_clip", "crop_size", fixed_frames=False,
             residual_branches=("encoder.layer.*.drop_path",),
         ),
+        # VideoPrism's classifier is built on its vision model's config; it gives logits as (B, 1, K).
+        ModelFamily(
+            "videoprism_vision_model", "pixel_values_videos", "num_frames", "image_size", fixed_frames=True,
+            video_processor="LlavaOnevisionVideoProcessor",  # what transformers maps "videoprism" to
+        ),
     )
 }
 # fmt: on
@@ -65,3 +72,8 @@ def frames_of(config) -> int:
 def size_of(config) -> int:
     size = getattr(config, family_of(config).size_attr)
     return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
+def class_logits(logits):
+    """(B, K) logits from any family's output: VideoPrism's classifier adds a query axis, (B, 1, K)."""
+    return logits.reshape(logits.shape[0], -1)
