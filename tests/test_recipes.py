@@ -67,6 +67,7 @@ def test_bad_recipe_settings_name_the_flag():
     with pytest.raises(ConfigError, match="--repeated_augmentation"):
         resolve(RecipeArguments(repeated_augmentation=0))
 
+
 # VideoPrism has two block stacks (spatial, temporal) and no drop path or layer decay support yet.
 WITH_DROP_PATH = sorted(name for name in TINY_CONFIGS if name != "videoprism")
 
