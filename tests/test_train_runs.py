@@ -40,6 +40,7 @@ def test_same_seed_same_metrics_and_resume_after_sigkill(motion_data, micro_conf
     assert main(_args(motion_data, micro_config, tmp_path / "a")) == 0
     assert main(_args(motion_data, micro_config, tmp_path / "b")) == 0
     assert _final_metrics(tmp_path / "a") == _final_metrics(tmp_path / "b")  # deterministic on a CPU
+    assert len(list((tmp_path / "a").glob("checkpoint-*"))) <= 2  # --save_total_limit 2, the default
 
     killed = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -89,3 +90,14 @@ def test_torchrun_two_processes_counts_each_video_once(motion_data, micro_config
     # 16 training videos, batch 4 per process, 2 processes: 2 steps per epoch.
     state = json.loads(next(output_dir.glob("checkpoint-*/trainer_state.json")).read_text())
     assert state["global_step"] == 2
+
+
+def test_full_disk_fails_before_training(motion_data, micro_config, tmp_path, capsys, monkeypatch):
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    assert main(_args(motion_data, micro_config, tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert "MB free, a checkpoint needs about" in err and not (tmp_path / "out" / "checkpoint-4").exists()
