@@ -137,6 +137,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys, micro_config):
     err = capsys.readouterr().err
     assert "unrecognized arguments: --no_such_flag" in err and len(err.splitlines()) == 2  # usage + error
     assert main(["frobnicate"]) == 2
+    capsys.readouterr()
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"  {name} " in listed for name in ("train", "evaluate", "predict", "check", "cache", "show", "demo"))
 
 
 @pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project")

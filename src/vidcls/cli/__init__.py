@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import logging
 import sys
+from pathlib import Path
 
 from vidcls.errors import VidclsError
 
@@ -20,10 +23,15 @@ COMMANDS = {
 }
 
 
+def _summary(module: str) -> str:
+    """A command module's first docstring line, read from its source: no import, so no torch to load."""
+    source = Path(importlib.util.find_spec(module).origin).read_text()
+    return ast.get_docstring(ast.parse(source)).strip().splitlines()[0]
+
+
 def _usage() -> str:
     lines = ["usage: vidcls <command> [flags]   (vidcls <command> --help for its flags)", "", "commands:"]
-    for name, module in COMMANDS.items():
-        lines.append(f"  {name:<10} {importlib.import_module(module).__doc__.strip().splitlines()[0]}")
+    lines += [f"  {name:<10} {_summary(module)}" for name, module in COMMANDS.items()]
     return "\n".join(lines)
 
 
