@@ -49,3 +49,14 @@ def test_normalize_once_to_float():
     out = normalize(clips, mean=(0.5, 0.5, 0.5), std=(0.5, 0.25, 0.5))
     assert out.dtype == torch.float32
     assert torch.allclose(out[0, 0, :, 0, 0], torch.tensor([1.0, 2.0, 1.0]))
+
+
+def test_normalize_leaves_its_input_alone_whatever_its_layout():
+    clips = torch.randint(0, 256, (2, 4, 3, 8, 8), dtype=torch.uint8)
+    expected = (clips.float() / 255 - 0.5) / 0.25
+    as_float = clips.float()
+    assert torch.allclose(normalize(as_float, (0.5,) * 3, (0.25,) * 3), expected, atol=1e-5)
+    assert torch.equal(as_float, clips.float())  # not changed in place
+    # (B, C, T, H, W) permuted to (B, T, C, H, W): a non-contiguous view
+    strided = clips.permute(0, 2, 1, 3, 4).contiguous().permute(0, 2, 1, 3, 4)
+    assert torch.allclose(normalize(strided, (0.5,) * 3, (0.25,) * 3), expected, atol=1e-5)
