@@ -28,15 +28,15 @@ CLIP_DURATION = NUM_FRAMES_TO_SAMPLE * SAMPLE_RATE / FPS
 BATCH_SIZE = 8
 
 
-def guide_dataset(dataset_root_path: str, train: bool):
-    """The guide's ``train_dataset`` or ``val_dataset``, unchanged."""
+def guide_dataset(dataset_root_path: str, train: bool, size: int = RESIZE_TO[0]):
+    """The guide's ``train_dataset`` or ``val_dataset``, unchanged at 224 px; other sizes keep its ratios."""
     if train:
         steps = [
             UniformTemporalSubsample(NUM_FRAMES_TO_SAMPLE),
             Lambda(lambda x: x / 255.0),
             Normalize(MEAN, STD),
-            RandomShortSideScale(min_size=256, max_size=320),
-            RandomCrop(RESIZE_TO),
+            RandomShortSideScale(min_size=round(size * 256 / 224), max_size=round(size * 320 / 224)),
+            RandomCrop((size, size)),
             RandomHorizontalFlip(p=0.5),
         ]
     else:
@@ -44,7 +44,7 @@ def guide_dataset(dataset_root_path: str, train: bool):
             UniformTemporalSubsample(NUM_FRAMES_TO_SAMPLE),
             Lambda(lambda x: x / 255.0),
             Normalize(MEAN, STD),
-            Resize(RESIZE_TO),
+            Resize((size, size)),
         ]
     return pytorchvideo.data.Ucf101(
         data_path=os.path.join(dataset_root_path, "train" if train else "val"),

@@ -11,46 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 
-import pytorchvideo.data
-import torch
-from pytorchvideo.transforms import ApplyTransformToKey, Normalize, RandomShortSideScale, UniformTemporalSubsample
+from guide_loader import collate_fn, guide_dataset
 from step_timer import StepTimer
-from torchvision.transforms import Compose, Lambda, RandomCrop, RandomHorizontalFlip
 from transformers import AutoModelForVideoClassification, Trainer, TrainingArguments, VideoMAEConfig, set_seed
-
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-NUM_FRAMES_TO_SAMPLE = 16
-SAMPLE_RATE = 4
-FPS = 30  # the guide's constant, whatever the videos' own rate
-CLIP_DURATION = NUM_FRAMES_TO_SAMPLE * SAMPLE_RATE / FPS
-
-
-def guide_train_dataset(data: str, size: int):
-    """The guide's ``train_dataset``; its 256-320 short side for a 224 crop, scaled to ``size``."""
-    steps = [
-        UniformTemporalSubsample(NUM_FRAMES_TO_SAMPLE),
-        Lambda(lambda x: x / 255.0),
-        Normalize(MEAN, STD),
-        RandomShortSideScale(min_size=round(size * 256 / 224), max_size=round(size * 320 / 224)),
-        RandomCrop(size),
-        RandomHorizontalFlip(p=0.5),
-    ]
-    return pytorchvideo.data.Ucf101(
-        data_path=os.path.join(data, "train"),
-        clip_sampler=pytorchvideo.data.make_clip_sampler("random", CLIP_DURATION),
-        decode_audio=False,
-        transform=Compose([ApplyTransformToKey(key="video", transform=Compose(steps))]),
-    )
-
-
-def collate_fn(examples):
-    """The guide's collate function: (C, T, H, W) clips -> (B, T, C, H, W)."""
-    pixel_values = torch.stack([example["video"].permute(1, 0, 2, 3) for example in examples])
-    labels = torch.tensor([example["label"] for example in examples])
-    return {"pixel_values": pixel_values, "labels": labels}
 
 
 def run(args) -> dict:
@@ -77,7 +42,7 @@ def run(args) -> dict:
     trainer = Trainer(
         model=model,
         args=training_args,
-        train_dataset=guide_train_dataset(args.data, args.size),
+        train_dataset=guide_dataset(args.data, train=True, size=args.size),
         data_collator=collate_fn,
         callbacks=[timer],
     )
