@@ -15,6 +15,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "videos"
 REAL_VIDEOS = sorted((SHARED_VIDEOS / "real").glob("*"))
 BAD_VIDEOS = sorted((SHARED_VIDEOS / "bad").glob("*"))
+# Outside CI, a checkout without ../shared skips the tests on real files (saying why); CI always has it, so
+# there a missing folder is an error rather than a silent skip.
+if os.environ.get("CI") and not (REAL_VIDEOS and BAD_VIDEOS):
+    raise RuntimeError(f"CI needs the shared test videos at {SHARED_VIDEOS}")
+if os.environ.get("CI"):
+    # .ci/run installs FFmpeg's shared libraries so that the torchcodec and pipeline tests always run there.
+    from vidcls.data.backends import torchcodec_problem
+
+    if torchcodec_problem():
+        raise RuntimeError(f"CI needs torchcodec to load: {torchcodec_problem()}")
 
 
 def write_numbered_video(path: Path, num_frames: int, fps: int = 25, size=(64, 48), codec="mpeg4") -> Path:

@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from vidcls.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +73,6 @@ def test_unwritable_output_dir_fails_before_training(motion_data, micro_config, 
     assert "is not writable" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test written for Linux")
 def test_torchrun_two_processes_counts_each_video_once(motion_data, micro_config, tmp_path):
     output_dir = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
