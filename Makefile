@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser test drives Debian's Chromium; installed here where missing (root, or sudo).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-slow bench-loader bench-predict bench-train lint install clean
+.PHONY: demo test test-slow bench-loader bench-predict bench-train bench-serve bench-export lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +22,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/vidcls demo
 
-test: $(STAMP)
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	  || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium)
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -m "not slow" -q
 
@@ -36,6 +44,14 @@ bench-predict: $(STAMP)
 
 bench-train: $(STAMP)
 	$(BIN)/python benchmarks/train.py
+
+# Load test of vidcls serve on loopback: requests/s, p50/p95 latency, failed requests.
+bench-serve: $(STAMP)
+	$(BIN)/python benchmarks/serve.py
+
+# CPU latency per clip: onnxruntime fp32 and int8 against PyTorch eager.
+bench-export: $(STAMP)
+	$(BIN)/python benchmarks/export.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
