@@ -65,3 +65,13 @@ def test_variable_frame_rate_is_sampled_by_presentation_time(tmp_path):
     got = frame_numbers(read_frames(path, indices, info))
     expected = [int(np.argmin(np.abs(np.array(times_ms) / 1000 - (info.start_time + i / info.fps)))) for i in indices]
     assert got == expected
+
+
+@needs_torchcodec
+@pytest.mark.parametrize("size", [120, (224, 224)], ids=["short-side", "square"])
+def test_torchcodec_scales_to_the_same_size(size):
+    path = REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi"
+    info = probe(path)
+    ours, theirs = read_frames(path, [5, 9], info, size=size), read_frames_torchcodec(path, [5, 9], info, size=size)
+    assert ours.shape == theirs.shape
+    assert np.abs(ours.astype(int) - theirs.astype(int)).mean() < 4  # two scalers, same picture

@@ -45,3 +45,26 @@ def test_segments_from_manifests_are_respected(tmp_path):
         dataset = ClipDataset([record], SPEC, train=train)
         for i in range(len(dataset)):
             assert all(25 <= n < 50 for n in _numbers(dataset[i]))
+
+
+def test_frames_are_decoded_at_the_size_the_transforms_need(tmp_path, monkeypatch):
+    """Training decodes each clip at its drawn short side (the crop after it resamples nothing); evaluation at
+    the model's size; the cache holds the largest training side."""
+    from vidcls.data.cache import FrameCache
+
+    video = write_numbered_video(tmp_path / "v.avi", num_frames=60, size=(64, 48))
+    spec = ClipSpec(num_frames=4, sample_rate=2, image_size=32, scale_range=(1.0, 1.5))  # short sides 32..48
+    train = ClipDataset([VideoRecord(video, 0, "g")], spec, train=True)
+    sizes = []
+    decode = train.read_frames
+    monkeypatch.setattr(train, "read_frames", lambda *a, size: sizes.append(size) or decode(*a, size=size))
+    for _ in range(30):
+        assert train[0]["video"].shape == (4, 3, 32, 32)
+    assert min(sizes) >= 32 and max(sizes) <= 48 and len(set(sizes)) > 5
+
+    evaluation = ClipDataset([VideoRecord(video, 0, "g")], spec, train=False)
+    assert evaluation.decode_size == (32, 32)
+    cache = FrameCache(tmp_path / "cache")
+    cached = ClipDataset([VideoRecord(video, 0, "g")], spec, train=True, cache=cache)
+    assert cached[0]["video"].shape == (4, 3, 32, 32)
+    assert cache.load(video, 48).shape == (60, 48, 64, 3)

@@ -38,6 +38,25 @@ def test_shrinks_to_short_side_keeping_aspect():
     assert frames.shape == (2, 60, 80, 3)
 
 
+@pytest.mark.parametrize(
+    ("size", "shape"),
+    [(120, (120, 160)), (480, (480, 640)), ((224, 224), (224, 224)), ((50, 70), (50, 70))],
+    ids=["short-side-down", "short-side-up", "square", "height-width"],
+)
+def test_scales_to_an_exact_size_while_decoding(size, shape):
+    frames = read_frames(REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi", [0, 10], size=size)  # 320x240
+    assert frames.shape == (2, *shape, 3)
+
+
+def test_exact_size_is_the_upright_size_of_rotated_videos():
+    path = REAL_VIDEOS[0].parent / "video_90.mov"
+    info = probe(path)
+    assert read_frames(path, [0], info, size=(40, 30)).shape == (1, 40, 30, 3)
+    short = min(info.width, info.height)
+    expected = (round(info.height * 24 / short), round(info.width * 24 / short))
+    assert read_frames(path, [0], info, size=24).shape == (1, *expected, 3)
+
+
 def test_picks_the_requested_frames(tmp_path):
     path = write_numbered_video(tmp_path / "numbered.avi", num_frames=60)
     for indices in ([0, 1, 2, 3], [40, 44, 48, 52], [59, 10, 10, 30], [50, 58, 70]):

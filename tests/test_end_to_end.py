@@ -83,7 +83,8 @@ def test_predictor_on_frames_in_memory_matches_file(trained, motion_data):
 
     predictor = Predictor.from_pretrained(trained)
     video = sorted((motion_data / "test").rglob("*.avi"))[0]
-    frames = read_frames(video, range(25), max_short_side=predictor.spec.image_size)  # the whole 1 s video
+    size = predictor.spec.image_size
+    frames = read_frames(video, range(25), size=(size, size))  # the whole 1 s video, decoded as predict does
     in_memory = predictor.scores(predictor.clips_from_frames(frames))
     from_file = predictor.scores(predictor.clips_from_file(video))
     assert torch.allclose(in_memory, from_file, atol=1e-6)

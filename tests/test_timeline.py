@@ -43,7 +43,7 @@ def test_windows_get_the_right_frames(tmp_path):
     path = write_numbered_video(tmp_path / "numbered.avi", num_frames=100)
     info = probe(path)
     windows = plan_windows(info, SPEC, 1.0, 0.5)
-    clips = list(window_clips(path, info, windows, short_side=48))
+    clips = list(window_clips(path, info, windows, size=48))
     assert len(clips) == len(windows) == 7
     for window, clip in zip(windows, clips, strict=True):
         assert clip.shape == (4, 48, 64, 3)
@@ -113,11 +113,11 @@ def test_memory_stays_flat_on_a_long_video(model_dir, tmp_path):
     windows = plan_windows(info, SPEC, 2.0, 1.0)
     predictor = Predictor.from_pretrained(model_dir, device="cpu")
     # Warm up first: the first decode and model call import modules and fill caches (a fixed ~1 MB).
-    next(window_clips(video, info, windows[:1], short_side=48))
+    next(window_clips(video, info, windows[:1], size=48))
     predictor.predict_timeline(video, 4.0, 200.0)
     tracemalloc.start()
     try:
-        count = sum(1 for _ in window_clips(video, info, windows, short_side=48))  # frames at full size
+        count = sum(1 for _ in window_clips(video, info, windows, size=48))  # frames at full size
         _, streamed_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         timeline = predictor.predict_timeline(video, 4.0, 4.0)

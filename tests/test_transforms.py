@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vidcls.config import ClipSpec
-from vidcls.data.transforms import build_transform, decode_short_side, normalize, to_video_tensor
+from vidcls.data.transforms import RandomScaleCrop, build_transform, decode_size, normalize, to_video_tensor
 
 
 @pytest.fixture
@@ -19,11 +19,41 @@ def test_output_is_uint8_at_model_size(frames, train):
     assert clip.dtype == torch.uint8
 
 
-def test_train_scale_follows_the_guide_ratios():
+def test_decode_sizes_follow_the_guide():
     spec = ClipSpec(image_size=224)
-    assert decode_short_side(spec, train=True) == 320
-    assert decode_short_side(spec, train=False) == 224
-    assert decode_short_side(ClipSpec(image_size=112), train=True) == 160
+    assert decode_size(spec, train=True) == 320  # the largest short side of the guide's 256-320
+    assert decode_size(ClipSpec(image_size=112), train=True) == 160
+    assert decode_size(spec, train=False) == (224, 224)  # the guide's squashing Resize((224, 224))
+    assert decode_size(spec, train=False, num_crops=3) == 224  # short side; the crops slide along the long one
+    transform = RandomScaleCrop(spec)
+    assert {transform.draw_short_side() for _ in range(500)} == set(range(256, 321))
+
+
+def test_frames_at_the_drawn_short_side_are_cropped_not_resampled():
+    frames = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 3, 256, 341), dtype=np.uint8))
+    transform = RandomScaleCrop(ClipSpec(image_size=224, hflip=False))
+    for _ in range(10):
+        clip = transform(frames, short_side=256)
+        # the output is an exact window of the input
+        windows = frames.unfold(2, 224, 1).unfold(3, 224, 1)  # (2, 3, 33, 118, 224, 224)
+        match = (windows == clip[:, :, None, None]).flatten(4).all(-1).all(0).all(0)
+        assert match.any()
+
+
+def test_larger_frames_keep_the_field_of_view_of_the_drawn_scale():
+    # Vertical stripes 1 px wide at 320 px short side; at a drawn short side of 256 the crop covers
+    # 224 * 320 / 256 = 280 source pixels, so a 280-px ramp comes out spanning (nearly) the full 0..255.
+    ramp = torch.arange(427, dtype=torch.float32).clamp(max=279) * 255 / 279
+    frames = ramp.round().to(torch.uint8).expand(1, 3, 320, 427).clone()
+    transform = RandomScaleCrop(ClipSpec(image_size=224, hflip=False))
+    torch.manual_seed(0)
+    widths = []
+    for _ in range(20):
+        clip = transform(frames, short_side=256)
+        assert clip.shape == (1, 3, 224, 224)
+        widths.append(int(clip[0, 0, 0, -1]) - int(clip[0, 0, 0, 0]))
+    # a crop of 224 px without the scale would span at most 224 / 279 of the ramp (~205 levels)
+    assert max(widths) > 230
 
 
 def test_flip_can_be_turned_off():

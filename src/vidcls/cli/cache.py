@@ -9,7 +9,7 @@ from vidcls.cli.layout_flags import add_layout_arguments, layout_options
 from vidcls.config import ClipSpec
 from vidcls.data.cache import FrameCache, fill_cache
 from vidcls.data.layouts import load_dataset
-from vidcls.data.transforms import decode_short_side
+from vidcls.data.transforms import decode_size
 from vidcls.models.factory import input_size
 
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     size = args.image_size or input_size(args.model_name_or_path, args.config_name)
     spec = ClipSpec(image_size=size)
     jobs = [
-        (record.path, decode_short_side(spec, train=split == "train"))
+        (record.path, decode_size(spec, train=split == "train"))
         for split, records in load_dataset(args.data_dir, layout_options(args)).splits.items()
         for record in records
     ]

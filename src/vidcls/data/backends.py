@@ -1,7 +1,8 @@
 """Decoder backends: PyAV (always there, the default) or torchcodec (optional, used only when it really loads).
 
 Both take the same request (frame numbers at the video's fps, counted from its first frame, as given by
-``decode.probe``) and return the same frames: uint8 (T, H, W, 3), upright, shrunk to ``max_short_side``.
+``decode.probe``) and return the same frames: uint8 (T, H, W, 3), upright, scaled
+to ``size`` or shrunk to ``max_short_side``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcls.data.decode import VideoInfo, probe, read_frames
+from vidcls.data.decode import VideoInfo, output_size, probe, read_frames
 from vidcls.errors import ConfigError, DecodeError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def torchcodec_problem() -> str | None:
 
 
 def read_frames_torchcodec(
-    path: str | Path, indices, info: VideoInfo | None = None, max_short_side: int | None = None
+    path: str | Path, indices, info: VideoInfo | None = None, max_short_side: int | None = None, *, size=None
 ) -> np.ndarray:
     """``decode.read_frames`` through torchcodec: same arguments, same frames."""
     from torchcodec.decoders import VideoDecoder
@@ -41,9 +42,9 @@ def read_frames_torchcodec(
     info = info or probe(path)
     indices = np.asarray(indices, dtype=np.int64)
     transforms = []
-    if max_short_side is not None and min(info.width, info.height) > max_short_side:
-        scale = max_short_side / min(info.width, info.height)
-        transforms.append(v2.Resize((max(1, round(info.height * scale)), max(1, round(info.width * scale)))))
+    width, height = output_size(info, size, max_short_side)
+    if (width, height) != (info.width, info.height):
+        transforms.append(v2.Resize((height, width)))
     try:
         decoder = VideoDecoder(
             str(path), stream_index=info.stream_index, dimension_order="NHWC", transforms=transforms or None

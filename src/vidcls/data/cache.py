@@ -1,8 +1,9 @@
 """A decoded-frame cache: each video decoded once at reduced size, then memory-mapped for every later epoch.
 
-Frames are stored as raw uint8 ``.npy`` arrays (T, H, W, 3) at the largest short side the transforms can
-use, so a clip costs a memory copy instead of seeking and decoding. An entry is rebuilt when its source file
-changes (size or modification time). Disk use is bounded by ``max_bytes``: past it, videos are decoded as
+Frames are stored as raw uint8 ``.npy`` arrays (T, H, W, 3) at the size the dataset decodes at
+(``transforms.decode_size``: the largest training short side, or the model's size for evaluation), so a clip
+costs a memory copy instead of seeking and decoding. An entry is rebuilt when its source file changes (size
+or modification time). Disk use is bounded by ``max_bytes``: past it, videos are decoded as
 usual and the cache reports how many did not fit.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcls.data.decode import VideoInfo, probe, read_frames
+from vidcls.data.decode import FrameSize, VideoInfo, probe, read_frames
 from vidcls.errors import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,13 @@ logger = logging.getLogger(__name__)
 CHUNK_FRAMES = 256
 
 
+def _size_key(size: FrameSize) -> str:
+    """The size as text: 320 (a short side) or 224x224 (height x width), whether given as a tuple or a list."""
+    return "x".join(map(str, size)) if isinstance(size, tuple | list) else str(size)
+
+
 class FrameCache:
-    """Decoded frames on disk, keyed by source path and size.
+    """Decoded frames on disk, keyed by source path and ``FrameSize`` (an exact short side or height x width).
 
     Args:
         root: the cache folder (created when needed).
@@ -40,42 +46,42 @@ class FrameCache:
         self._used: int | None = None  # bytes on disk, scanned once per process then tracked
         self.over_budget = 0
 
-    def _entry(self, path: Path, short_side: int) -> tuple[Path, Path]:
-        key = hashlib.blake2b(f"{path.resolve()}|{short_side}".encode(), digest_size=16).hexdigest()
+    def _entry(self, path: Path, size: FrameSize) -> tuple[Path, Path]:
+        key = hashlib.blake2b(f"{path.resolve()}|{_size_key(size)}".encode(), digest_size=16).hexdigest()
         return self.root / f"{key}.npy", self.root / f"{key}.json"
 
     @staticmethod
-    def _source_stamp(path: Path, short_side: int) -> dict:
+    def _source_stamp(path: Path, size: FrameSize) -> dict:
         stat = path.stat()
         return {
             "source": str(path.resolve()),
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
-            "short_side": short_side,
+            "frame_size": _size_key(size),
         }
 
-    def load(self, path: str | Path, short_side: int) -> np.ndarray | None:
+    def load(self, path: str | Path, size: FrameSize) -> np.ndarray | None:
         """The cached frames of ``path``, memory-mapped, or None when absent or stale."""
         path = Path(path)
-        data_file, meta_file = self._entry(path, short_side)
+        data_file, meta_file = self._entry(path, size)
         try:
-            if json.loads(meta_file.read_text()) != self._source_stamp(path, short_side):
+            if json.loads(meta_file.read_text()) != self._source_stamp(path, size):
                 return None
             return np.load(data_file, mmap_mode="r")
         except (OSError, ValueError):
             return None
 
-    def store(self, path: str | Path, info: VideoInfo, short_side: int) -> np.ndarray | None:
-        """Decode the whole video at ``short_side`` into the cache; None when it does not fit the budget.
+    def store(self, path: str | Path, info: VideoInfo, size: FrameSize) -> np.ndarray | None:
+        """Decode the whole video at ``size`` into the cache; None when it does not fit the budget.
 
         Raises:
             DecodeError: the video cannot be decoded.
         """
         path = Path(path)
-        first = read_frames(path, [0], info, short_side)
+        first = read_frames(path, [0], info, size=size)
         shape = (info.num_frames, *first.shape[1:])
-        size = int(np.prod(shape))
-        if self.max_bytes is not None and self.used_bytes() + size > self.max_bytes:
+        nbytes = int(np.prod(shape))
+        if self.max_bytes is not None and self.used_bytes() + nbytes > self.max_bytes:
             self.over_budget += 1
             if self.over_budget == 1:
                 logger.warning(
@@ -83,27 +89,27 @@ class FrameCache:
                 )
             return None
         self.root.mkdir(parents=True, exist_ok=True)
-        data_file, meta_file = self._entry(path, short_side)
+        data_file, meta_file = self._entry(path, size)
         # Written under a unique name, then renamed: readers and other workers never see half an entry.
         tmp = data_file.with_name(f".{uuid.uuid4().hex}.npy")
         try:
             frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
             for start in range(0, info.num_frames, CHUNK_FRAMES):
                 stop = min(start + CHUNK_FRAMES, info.num_frames)
-                frames[start:stop] = read_frames(path, np.arange(start, stop), info, short_side)
+                frames[start:stop] = read_frames(path, np.arange(start, stop), info, size=size)
             frames.flush()
             del frames
             os.replace(tmp, data_file)
         finally:
             tmp.unlink(missing_ok=True)
-        meta_file.write_text(json.dumps(self._source_stamp(path, short_side)))
-        self._used = self.used_bytes() + size
+        meta_file.write_text(json.dumps(self._source_stamp(path, size)))
+        self._used = self.used_bytes() + nbytes
         return np.load(data_file, mmap_mode="r")
 
-    def get(self, path: str | Path, info: VideoInfo, short_side: int) -> np.ndarray | None:
+    def get(self, path: str | Path, info: VideoInfo, size: FrameSize) -> np.ndarray | None:
         """Cached frames, filling the entry on first use; None when over budget."""
-        frames = self.load(path, short_side)
-        return frames if frames is not None else self.store(path, info, short_side)
+        frames = self.load(path, size)
+        return frames if frames is not None else self.store(path, info, size)
 
     def used_bytes(self) -> int:
         if self._used is None:
@@ -121,19 +127,19 @@ class FrameCache:
 
 def _fill_one(job) -> tuple[str, str]:
     """-> (outcome, the video's path, or the error naming it)."""
-    root, max_bytes, path, short_side = job
+    root, max_bytes, path, size = job
     cache = FrameCache(root, max_bytes)
-    if cache.load(path, short_side) is not None:
+    if cache.load(path, size) is not None:
         return "present", str(path)
     try:
-        stored = cache.store(path, probe(path), short_side)
+        stored = cache.store(path, probe(path), size)
     except DecodeError as err:
         return "error", str(err)
     return ("added" if stored is not None else "over budget"), str(path)
 
 
-def fill_cache(cache: FrameCache, jobs: list[tuple[Path, int]], num_workers: int = 2) -> dict[str, list[str]]:
-    """Decode ``(video, short_side)`` jobs into the cache in worker processes; return paths by outcome.
+def fill_cache(cache: FrameCache, jobs: list[tuple[Path, FrameSize]], num_workers: int = 2) -> dict[str, list[str]]:
+    """Decode ``(video, size)`` jobs into the cache in worker processes; return paths by outcome.
 
     Outcomes: "added", "present" (already cached and current), "over budget", and "error" (with the reason).
     Each process checks the budget against what it has seen, so parallel fills may overshoot it slightly.
@@ -143,7 +149,7 @@ def fill_cache(cache: FrameCache, jobs: list[tuple[Path, int]], num_workers: int
     from tqdm.auto import tqdm
 
     outcomes: dict[str, list[str]] = {}
-    tasks = [(cache.root, cache.max_bytes, path, short_side) for path, short_side in jobs]
+    tasks = [(cache.root, cache.max_bytes, path, size) for path, size in jobs]
     if num_workers > 0:
         with ProcessPoolExecutor(num_workers) as pool:
             results = list(

@@ -21,7 +21,7 @@ from vidcls.data.cache import FrameCache
 from vidcls.data.decode import VideoInfo, probe
 from vidcls.data.discovery import VideoRecord
 from vidcls.data.sampling import random_clip, uniform_clips
-from vidcls.data.transforms import build_eval_views, build_transform, decode_short_side, to_video_tensor
+from vidcls.data.transforms import build_eval_views, build_transform, decode_size, to_video_tensor
 from vidcls.errors import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,9 @@ class ClipDataset(torch.utils.data.Dataset):
         self._logged: set[str] = set()
         self.transform = build_transform(spec, train=train)
         self.views = None if train else build_eval_views(spec, num_crops)
-        self.short_side = decode_short_side(spec, train=train)
+        # Frames are decoded at the size the transforms need (training: each clip's drawn short side) and
+        # cached at the largest of them.
+        self.decode_size = decode_size(spec, train=train, num_crops=num_crops)
         clips_per_video = 1 if train else spec.eval_clips
         # (video index, clip number) for each item.
         self.items = [(v, c) for v in range(len(self.records)) for c in range(clips_per_video)]
@@ -113,12 +115,16 @@ class ClipDataset(torch.utils.data.Dataset):
         video, clip = self.items[index]
         record = self.records[video]
         indices = self.clip_indices(video, clip)
-        cached = self.cache.get(record.path, self.infos[video], self.short_side) if self.cache else None
+        short_side = self.transform.draw_short_side() if self.train else None
+        cached = self.cache.get(record.path, self.infos[video], self.decode_size) if self.cache else None
         if cached is not None:
             frames = cached[np.minimum(indices, len(cached) - 1)]
         else:
-            frames = self.read_frames(record.path, indices, self.infos[video], self.short_side)
-        if self.views is None:
+            size = short_side if self.train else self.decode_size
+            frames = self.read_frames(record.path, indices, self.infos[video], size=size)
+        if self.train:
+            clip_tensor = self.transform(to_video_tensor(frames).as_subclass(torch.Tensor), short_side)
+        elif self.views is None:
             clip_tensor = self.transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, C, H, W) uint8
         else:
             views = [view.as_subclass(torch.Tensor) for view in self.views(to_video_tensor(frames))]

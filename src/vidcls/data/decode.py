@@ -8,6 +8,7 @@ that are kept (colour conversion costs ten times the decoding itself). Frames co
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -30,8 +31,16 @@ _AV_ERRORS = (av.FFmpegError, OSError, ValueError)
 # overstate the length by a few frames).
 TRUNCATION_SLACK_S = 0.5
 
-# One scaler per process: it caches FFmpeg's scaling context, which costs more to build than to use.
-_reformatter = VideoReformatter()
+# What frames are scaled to while they are converted to RGB: an int is an exact short side (aspect kept), a
+# (height, width) pair an exact upright size, None the stored size.
+FrameSize = int | tuple[int, int] | None
+
+
+@functools.lru_cache(maxsize=64)
+def _reformatter(width: int, height: int) -> VideoReformatter:
+    """One scaler per output size and process: each caches FFmpeg's scaling context, which costs more to
+    build than to use, and training draws a new short side for every clip."""
+    return VideoReformatter()
 
 
 @dataclass(frozen=True)
@@ -107,17 +116,29 @@ def _estimate_frames(container, stream, fps: float) -> int:
     return max(1, sum(1 for packet in container.demux(stream) if packet.size))
 
 
-def _target_size(width: int, height: int, max_short_side: int | None) -> tuple[int, int]:
+def output_size(info: VideoInfo, size: FrameSize = None, max_short_side: int | None = None) -> tuple[int, int]:
+    """(width, height) of the upright frames for ``size``, or shrunk to ``max_short_side`` when larger."""
+    if size is not None and max_short_side is not None:
+        raise ValueError("pass size or max_short_side, not both")
+    width, height = info.width, info.height
     short = min(width, height)
-    if max_short_side is None or short <= max_short_side:
-        return width, height
-    scale = max_short_side / short
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    if isinstance(size, tuple):
+        height, width = size
+    elif size is not None or (max_short_side is not None and short > max_short_side):
+        scale = (size or max_short_side) / short
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    return width, height
+
+
+def _stored_size(info: VideoInfo, size: FrameSize = None, max_short_side: int | None = None) -> tuple[int, int]:
+    """(width, height) to scale the stored frames to: the rotation turns them upright afterwards."""
+    width, height = output_size(info, size, max_short_side)
+    return (height, width) if info.rotation in (90, 270) else (width, height)
 
 
 def _to_rgb(frame, width: int, height: int) -> np.ndarray:
     """Scale and convert to RGB in one FFmpeg call, honouring the frame's colour space and range."""
-    rgb = _reformatter.reformat(
+    rgb = _reformatter(width, height).reformat(
         frame,
         width=width,
         height=height,
@@ -134,6 +155,8 @@ def read_frames(
     indices,
     info: VideoInfo | None = None,
     max_short_side: int | None = None,
+    *,
+    size: FrameSize = None,
 ) -> np.ndarray:
     """Decode the frames at ``indices`` (frame numbers at the video's fps) as upright RGB.
 
@@ -143,6 +166,8 @@ def read_frames(
         info: the result of ``probe(path)``, to skip probing again.
         max_short_side: shrink frames whose shorter side is larger, keeping the aspect ratio (done by
             FFmpeg's scaler together with the colour conversion, so it is almost free).
+        size: scale frames to exactly this (``FrameSize``), up or down, in the same call; the transforms that
+            follow then crop instead of resizing.
 
     Returns:
         uint8 array (T, H, W, 3).
@@ -184,9 +209,8 @@ def read_frames(
         missing = times[declared][best_gap[declared].argmax()]
         raise DecodeError(f"{path}: no frame near {missing:.2f}s of a declared {info.duration:.2f}s (file truncated?)")
 
-    # Every frame gets the size of the first one, even if the stream changes resolution midway.
-    stored_width, stored_height = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
-    width, height = _target_size(stored_width, stored_height, max_short_side)
+    # Every frame gets the same size, even if the stream changes resolution midway.
+    width, height = _stored_size(info, size, max_short_side)
     converted: dict[int, np.ndarray] = {}
     arrays = []
     for frame in best:
@@ -223,6 +247,8 @@ def stream_frames(
     indices=None,
     info: VideoInfo | None = None,
     max_short_side: int | None = None,
+    *,
+    size: FrameSize = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield the frames at ``indices`` in one sequential decoding pass, holding a few frames at a time.
 
@@ -235,6 +261,7 @@ def stream_frames(
         indices: frame numbers at the video's fps (sorted and deduplicated here); None for every frame.
         info: the result of ``probe(path)``, to skip probing again.
         max_short_side: shrink frames whose shorter side is larger, as ``read_frames`` does.
+        size: scale frames to exactly this, as ``read_frames`` does.
 
     Yields:
         (seconds since the first frame, uint8 upright RGB (H, W, 3)), one per wanted frame number, in order.
@@ -242,8 +269,7 @@ def stream_frames(
     path = Path(path)
     info = info or probe(path)
     wanted = None if indices is None else np.unique(np.asarray(indices, dtype=np.int64))
-    stored_width, stored_height = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
-    width, height = _target_size(stored_width, stored_height, max_short_side)
+    width, height = _stored_size(info, size, max_short_side)
 
     def upright(frame) -> np.ndarray:
         rgb = _to_rgb(frame, width, height)

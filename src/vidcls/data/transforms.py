@@ -9,33 +9,70 @@ from __future__ import annotations
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 from vidcls.config import ClipSpec
+from vidcls.data.decode import FrameSize
 from vidcls.errors import ConfigError
 
 
-def decode_short_side(spec: ClipSpec, *, train: bool) -> int:
-    """The largest short side a transform can use: frames are decoded straight to it, never larger."""
-    return round(spec.image_size * spec.scale_range[1]) if train else spec.image_size
+def train_short_sides(spec: ClipSpec) -> tuple[int, int]:
+    """The range the training short side is drawn from: the guide's 256-320 for a 224 crop, same ratios at other
+    sizes."""
+    low, high = (round(spec.image_size * ratio) for ratio in spec.scale_range)
+    return low, high
 
 
-def build_transform(spec: ClipSpec, *, train: bool) -> v2.Transform:
-    """uint8 (T, C, H, W) -> uint8 (T, C, size, size).
+def decode_size(spec: ClipSpec, *, train: bool, num_crops: int = 1) -> FrameSize:
+    """The size frames are decoded (and cached) at, so that the transforms after it crop instead of resizing.
 
-    Train: random short-side scale (the guide's 256-320 for a 224 crop, same ratios at other sizes), random
-    crop, optional horizontal flip. Eval: resize to the model's size, as the guide does.
+    Train: the largest short side the random scale can draw (each clip then draws its own, see
+    ``RandomScaleCrop``). Eval: the model's size x size, the guide's squashing ``Resize``; for 3 crops the
+    short side only.
     """
-    size = spec.image_size
-    if not train:
-        return v2.Resize((size, size), antialias=True)
-    low, high = (round(size * ratio) for ratio in spec.scale_range)
-    steps = [
-        v2.RandomResize(low, high + 1, antialias=True),  # short side drawn from [low, high]
-        v2.RandomCrop(size),
-    ]
-    if spec.hflip:
-        steps.append(v2.RandomHorizontalFlip())
-    return v2.Compose(steps)
+    if train:
+        return train_short_sides(spec)[1]
+    return spec.image_size if num_crops == 3 else (spec.image_size, spec.image_size)
+
+
+class RandomScaleCrop:
+    """The guide's training view: random short-side scale, random square crop, optional horizontal flip.
+
+    uint8 (T, C, H, W) -> uint8 (T, C, size, size). Only the window that is kept is resized (crop, then
+    resize), and not even that when the frames already have the drawn short side: the dataset draws it first
+    (``draw_short_side``) and has the decoder scale the frames to it.
+    """
+
+    def __init__(self, spec: ClipSpec):
+        self.size = spec.image_size
+        self.low, self.high = train_short_sides(spec)
+        self.hflip = spec.hflip
+
+    def draw_short_side(self) -> int:
+        return int(torch.randint(self.low, self.high + 1, ()))
+
+    def __call__(self, clip: torch.Tensor, short_side: int | None = None) -> torch.Tensor:
+        short_side = self.draw_short_side() if short_side is None else short_side
+        height, width = clip.shape[-2:]
+        # The crop, in these frames' pixels: size pixels of frames scaled to short_side.
+        window = min(height, width, round(self.size * min(height, width) / short_side))
+        top = int(torch.randint(0, height - window + 1, ()))
+        left = int(torch.randint(0, width - window + 1, ()))
+        if window == self.size:
+            clip = clip[..., top : top + window, left : left + window]
+        else:
+            clip = F.resized_crop(clip, top, left, window, window, [self.size, self.size], antialias=True)
+        if self.hflip and torch.rand(()) < 0.5:
+            clip = clip.flip(-1)
+        return clip.contiguous()
+
+
+def build_transform(spec: ClipSpec, *, train: bool):
+    """uint8 (T, C, H, W) -> uint8 (T, C, size, size): ``RandomScaleCrop`` for training; for evaluation, resize
+    to the model's size as the guide does (nothing to do for frames decoded at ``decode_size``)."""
+    if train:
+        return RandomScaleCrop(spec)
+    return v2.Resize((spec.image_size, spec.image_size), antialias=True)
 
 
 def build_clip_augment(spec: ClipSpec) -> v2.Transform | None:

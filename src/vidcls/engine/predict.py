@@ -18,7 +18,7 @@ import torch
 from vidcls.config import ClipSpec
 from vidcls.data.decode import probe, read_frames
 from vidcls.data.sampling import uniform_clips
-from vidcls.data.transforms import build_transform, decode_short_side, to_video_tensor
+from vidcls.data.transforms import build_transform, decode_size, to_video_tensor
 from vidcls.engine.batching import prepare_pixels
 from vidcls.models.factory import load_trained
 from vidcls.models.families import class_logits, family_of
@@ -43,7 +43,7 @@ class ClipReader:
     def __init__(self, spec: ClipSpec):
         self.spec = spec
         self.transform = build_transform(spec, train=False)
-        self.short_side = decode_short_side(spec, train=False)
+        self.decode_size = decode_size(spec, train=False)  # the transform after it has nothing left to do
 
     def from_file(self, path: str | Path) -> torch.Tensor:
         """Decode the ``spec.eval_clips`` clips of a video file: one pass per run of nearby clips."""
@@ -56,7 +56,7 @@ class ClipReader:
                 runs.append([])
             runs[-1].append(clip)
         # (N*T, H, W, 3) -> (N, T, H, W, 3)
-        frames = np.concatenate([read_frames(path, np.concatenate(run), info, self.short_side) for run in runs])
+        frames = np.concatenate([read_frames(path, np.concatenate(run), info, size=self.decode_size) for run in runs])
         return self.to_clips(frames.reshape(len(indices), spec.num_frames, *frames.shape[1:]))
 
     def from_frames(self, frames) -> torch.Tensor:

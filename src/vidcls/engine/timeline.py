@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vidcls.config import ClipSpec
-from vidcls.data.decode import VideoInfo, probe, stream_frames
+from vidcls.data.decode import FrameSize, VideoInfo, probe, stream_frames
 from vidcls.data.sampling import uniform_clips
 from vidcls.errors import ConfigError
 
@@ -54,12 +54,12 @@ def plan_windows(info: VideoInfo, spec: ClipSpec, window_s: float, stride_s: flo
     return windows
 
 
-def window_clips(path, info: VideoInfo, windows: list[Window], short_side: int) -> Iterator[np.ndarray]:
+def window_clips(path, info: VideoInfo, windows: list[Window], size: FrameSize) -> Iterator[np.ndarray]:
     """Yield each window's frames, uint8 (T, H, W, 3), in order, from one streaming pass over the video."""
     wanted = np.unique(np.concatenate([w.indices for w in windows]))
     held: dict[int, np.ndarray] = {}  # frame number -> frame, only for windows not yet yielded
     next_window = 0
-    for number, (_, frame) in zip(wanted.tolist(), stream_frames(path, wanted, info, short_side), strict=True):
+    for number, (_, frame) in zip(wanted.tolist(), stream_frames(path, wanted, info, size=size), strict=True):
         held[number] = frame
         while next_window < len(windows) and windows[next_window].indices[-1] <= number:
             yield np.stack([held[int(i)] for i in windows[next_window].indices])
@@ -112,7 +112,7 @@ def predict_timeline(
     windows = plan_windows(info, predictor.spec, window_s, stride_s)
     probs = []
     batch: list[torch.Tensor] = []
-    for frames in window_clips(path, info, windows, predictor.reader.short_side):
+    for frames in window_clips(path, info, windows, predictor.reader.decode_size):
         batch.append(predictor.reader.to_clips(frames[None])[0])  # (T, H, W, 3) -> (T, C, H, W)
         if len(batch) == batch_size:
             probs.append(predictor.logits(torch.stack(batch)).softmax(-1))
