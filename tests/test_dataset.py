@@ -48,8 +48,8 @@ def test_segments_from_manifests_are_respected(tmp_path):
 
 
 def test_frames_are_decoded_at_the_size_the_transforms_need(tmp_path, monkeypatch):
-    """Training decodes each clip at its drawn short side (the crop after it resamples nothing); evaluation at
-    the model's size; the cache holds the largest training side."""
+    """Training decodes each clip at (at most) its drawn short side, so the crop after it resamples nothing;
+    evaluation at the model's size; the cache holds the largest training side."""
     from vidcls.data.cache import FrameCache
 
     video = write_numbered_video(tmp_path / "v.avi", num_frames=60, size=(64, 48))

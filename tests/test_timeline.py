@@ -56,8 +56,8 @@ def test_streamed_frames_are_the_frames_read_frames_picks(path):
     """Rotated, 10-bit, full-range, out-of-order and frame-count-less videos: streaming picks the same frames."""
     info = probe(path)
     indices = np.unique(np.linspace(0, info.num_frames - 1, 9).round().astype(int))
-    streamed = np.stack([frame for _, frame in stream_frames(path, indices, info, max_short_side=64)])
-    assert np.array_equal(streamed, read_frames(path, indices, info, max_short_side=64))
+    streamed = np.stack([frame for _, frame in stream_frames(path, indices, info, size=64)])
+    assert np.array_equal(streamed, read_frames(path, indices, info, size=64))
 
 
 def test_merge_segments_joins_neighbours_and_cuts_overlaps():

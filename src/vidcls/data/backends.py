@@ -1,8 +1,8 @@
 """Decoder backends: PyAV (always there, the default) or torchcodec (optional, used only when it really loads).
 
 Both take the same request (frame numbers at the video's fps, counted from its first frame, as given by
-``decode.probe``) and return the same frames: uint8 (T, H, W, 3), upright, scaled
-to ``size`` or shrunk to ``max_short_side``.
+``decode.probe``) and return the same frames: uint8 (T, H, W, 3), upright, at
+the same ``size``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcls.data.decode import VideoInfo, output_size, probe, read_frames
+from vidcls.data.decode import FrameSize, VideoInfo, output_size, probe, read_frames
 from vidcls.errors import ConfigError, DecodeError
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def torchcodec_problem() -> str | None:
 
 
 def read_frames_torchcodec(
-    path: str | Path, indices, info: VideoInfo | None = None, max_short_side: int | None = None, *, size=None
+    path: str | Path, indices, info: VideoInfo | None = None, size: FrameSize = None
 ) -> np.ndarray:
     """``decode.read_frames`` through torchcodec: same arguments, same frames."""
     from torchcodec.decoders import VideoDecoder
@@ -42,7 +42,7 @@ def read_frames_torchcodec(
     info = info or probe(path)
     indices = np.asarray(indices, dtype=np.int64)
     transforms = []
-    width, height = output_size(info, size, max_short_side)
+    width, height = output_size(info, size)
     if (width, height) != (info.width, info.height):
         transforms.append(v2.Resize((height, width)))
     try:

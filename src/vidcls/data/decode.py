@@ -31,8 +31,9 @@ _AV_ERRORS = (av.FFmpegError, OSError, ValueError)
 # overstate the length by a few frames).
 TRUNCATION_SLACK_S = 0.5
 
-# What frames are scaled to while they are converted to RGB: an int is an exact short side (aspect kept), a
-# (height, width) pair an exact upright size, None the stored size.
+# What frames are scaled to while they are converted to RGB: an int caps the short side (aspect kept; frames
+# are only ever shrunk, as enlarging is cheaper on the part a crop keeps), a (height, width) pair is an exact
+# upright size, None keeps the stored size.
 FrameSize = int | tuple[int, int] | None
 
 
@@ -116,23 +117,20 @@ def _estimate_frames(container, stream, fps: float) -> int:
     return max(1, sum(1 for packet in container.demux(stream) if packet.size))
 
 
-def output_size(info: VideoInfo, size: FrameSize = None, max_short_side: int | None = None) -> tuple[int, int]:
-    """(width, height) of the upright frames for ``size``, or shrunk to ``max_short_side`` when larger."""
-    if size is not None and max_short_side is not None:
-        raise ValueError("pass size or max_short_side, not both")
+def output_size(info: VideoInfo, size: FrameSize = None) -> tuple[int, int]:
+    """(width, height) of the upright frames decoded at ``size``."""
     width, height = info.width, info.height
     short = min(width, height)
-    if isinstance(size, tuple):
+    if isinstance(size, tuple | list):
         height, width = size
-    elif size is not None or (max_short_side is not None and short > max_short_side):
-        scale = (size or max_short_side) / short
-        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    elif size is not None and short > size:
+        width, height = max(1, round(width * size / short)), max(1, round(height * size / short))
     return width, height
 
 
-def _stored_size(info: VideoInfo, size: FrameSize = None, max_short_side: int | None = None) -> tuple[int, int]:
+def _stored_size(info: VideoInfo, size: FrameSize = None) -> tuple[int, int]:
     """(width, height) to scale the stored frames to: the rotation turns them upright afterwards."""
-    width, height = output_size(info, size, max_short_side)
+    width, height = output_size(info, size)
     return (height, width) if info.rotation in (90, 270) else (width, height)
 
 
@@ -154,8 +152,6 @@ def read_frames(
     path: str | Path,
     indices,
     info: VideoInfo | None = None,
-    max_short_side: int | None = None,
-    *,
     size: FrameSize = None,
 ) -> np.ndarray:
     """Decode the frames at ``indices`` (frame numbers at the video's fps) as upright RGB.
@@ -164,10 +160,9 @@ def read_frames(
         path: the video file.
         indices: frame numbers, in any order, repeats allowed. Numbers past the end give the last frame.
         info: the result of ``probe(path)``, to skip probing again.
-        max_short_side: shrink frames whose shorter side is larger, keeping the aspect ratio (done by
-            FFmpeg's scaler together with the colour conversion, so it is almost free).
-        size: scale frames to exactly this (``FrameSize``), up or down, in the same call; the transforms that
-            follow then crop instead of resizing.
+        size: an int shrinks frames whose shorter side is larger, keeping the aspect ratio; (height, width)
+            scales them to exactly that. Done by FFmpeg's scaler together with the colour conversion, which
+            costs less than resizing afterwards.
 
     Returns:
         uint8 array (T, H, W, 3).
@@ -210,7 +205,7 @@ def read_frames(
         raise DecodeError(f"{path}: no frame near {missing:.2f}s of a declared {info.duration:.2f}s (file truncated?)")
 
     # Every frame gets the same size, even if the stream changes resolution midway.
-    width, height = _stored_size(info, size, max_short_side)
+    width, height = _stored_size(info, size)
     converted: dict[int, np.ndarray] = {}
     arrays = []
     for frame in best:
@@ -246,8 +241,6 @@ def stream_frames(
     path: str | Path,
     indices=None,
     info: VideoInfo | None = None,
-    max_short_side: int | None = None,
-    *,
     size: FrameSize = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield the frames at ``indices`` in one sequential decoding pass, holding a few frames at a time.
@@ -260,8 +253,7 @@ def stream_frames(
         path: the video file.
         indices: frame numbers at the video's fps (sorted and deduplicated here); None for every frame.
         info: the result of ``probe(path)``, to skip probing again.
-        max_short_side: shrink frames whose shorter side is larger, as ``read_frames`` does.
-        size: scale frames to exactly this, as ``read_frames`` does.
+        size: as in ``read_frames``.
 
     Yields:
         (seconds since the first frame, uint8 upright RGB (H, W, 3)), one per wanted frame number, in order.
@@ -269,7 +261,7 @@ def stream_frames(
     path = Path(path)
     info = info or probe(path)
     wanted = None if indices is None else np.unique(np.asarray(indices, dtype=np.int64))
-    width, height = _stored_size(info, size, max_short_side)
+    width, height = _stored_size(info, size)
 
     def upright(frame) -> np.ndarray:
         rgb = _to_rgb(frame, width, height)

@@ -26,9 +26,9 @@ def train_short_sides(spec: ClipSpec) -> tuple[int, int]:
 def decode_size(spec: ClipSpec, *, train: bool, num_crops: int = 1) -> FrameSize:
     """The size frames are decoded (and cached) at, so that the transforms after it crop instead of resizing.
 
-    Train: the largest short side the random scale can draw (each clip then draws its own, see
-    ``RandomScaleCrop``). Eval: the model's size x size, the guide's squashing ``Resize``; for 3 crops the
-    short side only.
+    Train: at most the largest short side the random scale can draw (each clip then draws its own, see
+    ``RandomScaleCrop``). Eval: exactly the model's size x size, the guide's squashing ``Resize``; for 3 crops,
+    a short side of at most the model's size (the views enlarge smaller frames).
     """
     if train:
         return train_short_sides(spec)[1]
@@ -40,7 +40,8 @@ class RandomScaleCrop:
 
     uint8 (T, C, H, W) -> uint8 (T, C, size, size). Only the window that is kept is resized (crop, then
     resize), and not even that when the frames already have the drawn short side: the dataset draws it first
-    (``draw_short_side``) and has the decoder scale the frames to it.
+    (``draw_short_side``) and has the decoder shrink larger frames to it. Smaller frames (240p under a
+    256-320 scale) are enlarged here, window only: FFmpeg's scaler would enlarge every pixel, at a higher cost.
     """
 
     def __init__(self, spec: ClipSpec):

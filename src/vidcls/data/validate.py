@@ -128,7 +128,7 @@ def check_file(split: str, label: str, path: Path, spec: ClipSpec) -> FileCheck:
         info = probe(path)
         check.num_frames, check.fps, check.width, check.height = info.num_frames, info.fps, info.width, info.height
         for clip in uniform_clips(info.num_frames, spec.num_frames, spec.sample_rate, spec.eval_clips):
-            read_frames(path, clip, info, max_short_side=PREVIEW_SIDE)
+            read_frames(path, clip, info, size=PREVIEW_SIDE)
     except DecodeError as err:
         check.error = str(err)  # starts with the path and says what failed
     return check

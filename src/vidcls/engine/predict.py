@@ -20,6 +20,7 @@ from vidcls.data.decode import probe, read_frames
 from vidcls.data.sampling import uniform_clips
 from vidcls.data.transforms import build_transform, decode_size, to_video_tensor
 from vidcls.engine.batching import prepare_pixels
+from vidcls.errors import ConfigError
 from vidcls.models.factory import load_trained
 from vidcls.models.families import class_logits, family_of
 
@@ -94,7 +95,21 @@ class Predictor:
         self.id2label = model.config.id2label
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, device: str = "auto") -> Predictor:
+    def from_pretrained(
+        cls, model_dir: str | Path, device: str = "auto", *, backend: str = "torch", int8: bool = False
+    ) -> Predictor:
+        """The model of ``vidcls train`` (backend "torch"), or its ``vidcls export`` run by onnxruntime (backend
+        "onnx": ``model_dir`` is the model folder, then its ``onnx/``, or the export folder; ``int8`` picks
+        ``model.int8.onnx``)."""
+        if backend == "onnx":
+            from vidcls.export.runtime import load_onnx  # the onnx extra, imported only when asked for
+
+            model, spec = load_onnx(model_dir, int8=int8, device=device)
+            return cls(model, spec, "cpu")  # onnxruntime reads NumPy arrays: pixels are normalised on the CPU
+        if backend != "torch":
+            raise ConfigError(f"--backend {backend}: choose torch or onnx")
+        if int8:
+            raise ConfigError("--int8 runs model.int8.onnx of vidcls export --quantize: add --backend onnx")
         model, spec = load_trained(model_dir)
         return cls(model, spec, device)
 
