@@ -1,3 +1,7 @@
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -83,3 +87,22 @@ def test_other_bad_inputs(tmp_path, name, content):
         path.write_bytes(content)
     with pytest.raises(DecodeError, match=name):
         probe(path)
+
+
+def test_threads_decode_at_once(tmp_path):
+    """The server decodes uploads in threads: FFmpeg scalers must not be shared (sharing one crashed Python)."""
+    script = tmp_path / "threads.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        from vidcls.data.decode import read_frames
+        path = {str(REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi")!r}
+        expected = read_frames(path, range(0, 160, 4), size=(112, 112))
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: read_frames(path, range(0, 160, 4), size=(112, 112)), range(16)))
+        assert all(np.array_equal(r, expected) for r in results)
+        """)
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

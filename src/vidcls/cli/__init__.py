@@ -20,6 +20,7 @@ COMMANDS = {
     "cache": "vidcls.cli.cache",
     "demo": "vidcls.cli.demo",
     "check": "vidcls.cli.check",
+    "serve": "vidcls.cli.serve",
 }
 
 

@@ -8,10 +8,10 @@ that are kept (colour conversion costs ten times the decoding itself). Frames co
 
 from __future__ import annotations
 
-import functools
 import heapq
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +37,19 @@ TRUNCATION_SLACK_S = 0.5
 FrameSize = int | tuple[int, int] | None
 
 
-@functools.lru_cache(maxsize=64)
+# Scalers of this thread, by output size: each caches FFmpeg's scaling context, which costs more to build
+# than to use. Never shared between threads: two threads scaling through one context crash the process.
+_scalers = threading.local()
+MAX_SCALERS = 128  # per thread; training draws a short side per clip from about 65 sizes
+
+
 def _reformatter(width: int, height: int) -> VideoReformatter:
-    """One scaler per output size and process: each caches FFmpeg's scaling context, which costs more to
-    build than to use, and training draws a new short side for every clip."""
-    return VideoReformatter()
+    cache = _scalers.__dict__.setdefault("by_size", {})
+    if (width, height) not in cache:
+        if len(cache) >= MAX_SCALERS:
+            cache.clear()
+        cache[width, height] = VideoReformatter()
+    return cache[width, height]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,160 @@
+"""Load test of ``vidcls serve`` on loopback: requests/s, p50/p95/max latency and failed requests.
+
+The server runs in its own process (``python -m vidcls serve``), started as a user would start it, with a micro
+VideoMAE (16 px, 4 frames, 2 layers of width 32, untrained) saved as ``vidcls train`` saves it, so the figures
+measure everything around the model: upload, multipart parsing, decoding, batching, JSON. Every request uploads
+the same real UCF101 clip (``../shared/videos/real/v_ApplyEyeMakeup_g01_c01.avi``: 320x240, 25 fps, 164 frames,
+294 kB), or a generated one of the same kind where ``../shared`` is missing. Results: BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/serve.py                                # 300 requests, 8 at a time (~15 s)
+    .venv/bin/python benchmarks/serve.py --requests 50 --concurrency 4
+    .venv/bin/python benchmarks/serve.py --model_dir runs/demo          # a trained model instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data" / "serve"  # benchmarks/.data/ is gitignored
+REAL_CLIP = HERE.parents[1] / "shared" / "videos" / "real" / "v_ApplyEyeMakeup_g01_c01.avi"
+LABELS = ("left", "right", "up")
+
+
+def micro_model(output_dir: Path) -> Path:
+    """The tests' micro VideoMAE (tests/test_predict.py: save_micro_model), saved once."""
+    if (output_dir / "vidcls.json").exists():
+        return output_dir
+    import torch
+    from transformers import VideoMAEConfig
+
+    from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config = VideoMAEConfig(image_size=16, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
+                            num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)  # fmt: skip
+    config.to_json_file(output_dir / "micro_config.json")
+    torch.manual_seed(0)
+    model = create_model(None, str(output_dir / "micro_config.json"), {name: i for i, name in enumerate(LABELS)})
+    spec = resolve_clip_spec(model, sample_rate=2)
+    model.save_pretrained(output_dir)
+    save_processor(model, spec, output_dir)
+    spec.save(output_dir)
+    return output_dir
+
+
+def clip() -> Path:
+    if REAL_CLIP.exists():
+        return REAL_CLIP
+    path = DATA / "clip.avi"
+    if not path.exists():
+        import numpy as np
+
+        from vidcls.data.synthetic import drifting_frames, random_texture, write_video
+
+        rng = np.random.default_rng(0)
+        write_video(path, drifting_frames(random_texture(rng), 45.0, 4.0, 164, rng))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model_dir: Path, port: int, concurrency: int) -> subprocess.Popen:
+    # A queue as deep as the client's concurrency: this measures latency, not admission (503s would count as failed).
+    command = [sys.executable, "-m", "vidcls", "serve", "--model_dir", str(model_dir), "--port", str(port),
+               "--max_queue", str(max(8, concurrency))]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"vidcls serve exited with {server.returncode}:\n{server.stderr.read()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("vidcls serve did not answer /health within 120 s")
+
+
+def load(url: str, video: Path, requests: int, concurrency: int) -> dict:
+    """Send ``requests`` uploads, ``concurrency`` at a time; latencies of the answered ones, failures counted."""
+    data = video.read_bytes()
+
+    def one(client: httpx.Client) -> tuple[float, bool]:
+        start = time.perf_counter()
+        try:
+            ok = client.post("/predict", files={"file": (video.name, data)}).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        return time.perf_counter() - start, ok
+
+    with httpx.Client(base_url=url, timeout=120, limits=httpx.Limits(max_connections=concurrency)) as client:
+        for _ in range(min(5, requests)):  # warm-up: first decodes and model calls, connections opened
+            one(client)
+        calls_before = client.get("/health").json()["model_calls"]
+        with ThreadPoolExecutor(concurrency) as pool:
+            start = time.perf_counter()
+            results = list(pool.map(lambda _: one(client), range(requests)))
+            seconds = time.perf_counter() - start
+        calls = client.get("/health").json()["model_calls"] - calls_before
+    latencies = [latency for latency, _ in results]
+    percentiles = statistics.quantiles(latencies, n=100)
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "requests_per_s": requests / seconds,
+        "p50_ms": 1000 * percentiles[49],
+        "p95_ms": 1000 * percentiles[94],
+        "max_ms": 1000 * max(latencies),
+        "failed": sum(not ok for _, ok in results),
+        "model_calls": calls,
+        "load": os.getloadavg()[0],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300, help="Requests to send (after 5 for warm-up).")
+    parser.add_argument("--concurrency", type=int, default=8, help="Requests in flight at once.")
+    parser.add_argument("--model_dir", type=Path, default=None, help="A trained model; default: the micro model.")
+    args = parser.parse_args()
+    model_dir = args.model_dir or micro_model(DATA / "model")
+    video, port = clip(), free_port()
+    server = start_server(model_dir, port, args.concurrency)
+    try:
+        row = load(f"http://127.0.0.1:{port}", video, args.requests, args.concurrency)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    print(f"vidcls serve, {model_dir.name if args.model_dir else 'micro VideoMAE'}, uploading {video.name} "
+          f"({video.stat().st_size // 1024} kB), {os.cpu_count()} CPUs")  # fmt: skip
+    print("| requests | concurrent | requests/s | p50 ms | p95 ms | max ms | failed | model calls | load |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    cells = [row["requests"], row["concurrency"], f"{row['requests_per_s']:.1f}", f"{row['p50_ms']:.0f}",
+             f"{row['p95_ms']:.0f}", f"{row['max_ms']:.0f}", row["failed"], row["model_calls"],
+             f"{row['load']:.1f}"]  # fmt: skip
+    print("| " + " | ".join(map(str, cells)) + " |")
+    return 1 if row["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

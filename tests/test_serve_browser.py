@@ -1,0 +1,91 @@
+"""The page at / in a real browser: Debian's Chromium, headless, driven by Playwright against vidcls serve on
+loopback. A clip chosen with the file picker shows the predictor's label; a dropped non-video shows the error.
+"""
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from conftest import REAL_VIDEOS
+from test_predict import save_micro_model
+from test_serve import REAL, running_server
+from vidcls.engine.predict import Predictor
+from vidcls.serve.app import create_app
+from vidcls.serve.settings import ServeSettings
+
+CHROMIUM = Path("/usr/bin/chromium")  # `make test` installs Debian's chromium where it is missing
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+# Outside CI a machine without Chromium skips these tests, saying why; in CI a missing browser is an error.
+if os.environ.get("CI") and not CHROMIUM.exists():
+    raise RuntimeError(f"CI needs Chromium at {CHROMIUM} for the browser test (make test installs it)")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no browser at {CHROMIUM}: make test installs Debian's chromium"),
+    pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project"),
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, micro_config):
+    """(base URL, predictor, uploads folder) of a uvicorn server running the micro model."""
+    predictor = Predictor.from_pretrained(save_micro_model(micro_config, tmp_path_factory.mktemp("model")), "cpu")
+    uploads = tmp_path_factory.mktemp("uploads")
+    with running_server(create_app(predictor, ServeSettings(tmp_dir=str(uploads)))) as url:
+        yield url, predictor, uploads
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    """A fresh page at /, with the URL of every request it makes in ``page.requested``."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.requested = []
+    page.on("request", lambda request: page.requested.append(request.url))
+    page.goto(f"{served[0]}/")
+    yield page
+    context.close()
+
+
+def test_a_chosen_clip_shows_the_predicted_label_bars_and_timeline(page, served):
+    url, predictor, uploads = served
+    clip = REAL / "h265_video.mp4"  # its top label differs from most clips' with this untrained model
+    expected = predictor.predict(clip)
+    expect(page.locator("#model")).to_have_text("3 labels: left, right, up")
+    page.set_input_files("#file", str(clip))
+    expect(page.locator("#result")).to_be_visible(timeout=30_000)
+    assert page.locator("#top-label").text_content() == expected[0]["label"]
+    assert page.locator("#video-name").text_content() == clip.name
+    assert page.locator(".bar .name").all_text_contents() == [p["label"] for p in expected]
+    assert page.locator("#timeline div").count() >= 1 and page.locator("#segments li").count() >= 1
+    assert page.locator("#error").is_hidden()
+    assert all(address.startswith(url) for address in page.requested)  # nothing from the internet: works offline
+    assert not any(uploads.iterdir())
+
+
+def test_a_dropped_file_that_is_not_a_video_shows_why(page, served):
+    text = base64.b64encode(b"a text file renamed .avi\n" * 20).decode()
+    transfer = page.evaluate_handle(
+        """([data, name]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "video/x-msvideo" }));
+            return transfer;
+        }""",
+        [text, "notes.avi"],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    expect(page.locator("#error")).to_be_visible(timeout=30_000)
+    expect(page.locator("#error")).to_contain_text("415: notes.avi: cannot open as a video")
+    assert page.locator("#result").is_hidden()
+    assert not any(served[2].iterdir())
