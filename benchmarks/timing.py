@@ -17,16 +17,18 @@ def endless(loader: Iterable[dict]) -> Iterator[dict]:
         yield from loader
 
 
-def measure(loader: Iterable[dict], num_clips: int, prepare: Callable[[dict], dict] = lambda b: b) -> dict:
+def measure(
+    loader: Iterable[dict], num_clips: int, prepare: Callable[[dict], dict] = lambda b: b, dtype=torch.float32
+) -> dict:
     """Time ``num_clips`` clips (at least) after one warm-up batch, which absorbs worker start-up.
 
     ``prepare`` runs on every batch inside the timed loop, so both sides end with the same float
-    (B, T, C, H, W) normalised pixels.
+    (B, T, C, H, W) normalised pixels; ``dtype=torch.uint8`` times loader output that is normalised later.
     """
     batches = endless(loader)
     first = prepare(next(batches))["pixel_values"]
-    if first.dtype != torch.float32 or first.dim() != 5:
-        raise ValueError(f"expected float32 (B, T, C, H, W) batches, got {first.dtype} {tuple(first.shape)}")
+    if first.dtype != dtype or first.dim() != 5:
+        raise ValueError(f"expected {dtype} (B, T, C, H, W) batches, got {first.dtype} {tuple(first.shape)}")
     clips = 0
     start = time.perf_counter()
     while clips < num_clips:
