@@ -79,4 +79,5 @@ def run(args: argparse.Namespace) -> int:
     minutes = (time.monotonic() - started) / 60
     print(f"\nper-video test accuracy: {report['accuracy']:.3f} ({report['num_videos']} videos, {minutes:.1f} min)")
     print(f"model saved to {output_dir} (loads in transformers.pipeline('video-classification', model='{output_dir}'))")
+    print(f"try it in a browser: vidcls serve --model_dir {output_dir}   (then open http://127.0.0.1:8000)")
     return 0
