@@ -330,6 +330,22 @@ def test_cli_defaults_to_loopback_and_passes_the_limits(model_dir, monkeypatch):
     assert served["app"].state.pipeline.settings == ServeSettings(max_queue=3)
 
 
+@needs_videos
+def test_the_onnx_backend_serves_the_same_labels(model_dir, predictor, uploads, monkeypatch):
+    """vidcls export, then vidcls serve --backend onnx: answers as the PyTorch model does."""
+    assert main(["export", "--model_dir", str(model_dir), "--verify_video", str(SMALL_CLIP)]) == 0
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.update(app=app))
+    assert main(["serve", "--model_dir", str(model_dir), "--backend", "onnx", "--tmp_dir", str(uploads)]) == 0
+    assert type(served["app"].state.pipeline.predictor.model).__name__ == "OnnxClassifier"
+    with TestClient(served["app"]) as client:
+        for path in (SMALL_CLIP, TEN_SECONDS):
+            response = post_file(client, path, top_k=3)
+            assert response.status_code == 200, response.text
+            assert_same_predictions(response.json(), predictor.predict(path, top_k=3))
+    assert not any(uploads.iterdir())
+
+
 def test_cli_errors_name_the_fix(model_dir, monkeypatch, capsys):
     assert main(["serve", "--model_dir", str(model_dir), "--max_concurrent", "0"]) == 2
     assert "--max_concurrent must be a positive integer, got 0" in capsys.readouterr().err

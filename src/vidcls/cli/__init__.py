@@ -21,6 +21,7 @@ COMMANDS = {
     "demo": "vidcls.cli.demo",
     "check": "vidcls.cli.check",
     "serve": "vidcls.cli.serve",
+    "export": "vidcls.cli.export",
 }
 
 

@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train.")
     parser.add_argument("--top_k", type=int, default=5, help="Labels per video.")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    parser.add_argument(
+        "--backend", default="torch", choices=("torch", "onnx"), help="onnx: onnxruntime runs vidcls export's model."
+    )
+    parser.add_argument("--int8", action="store_true", help="With --backend onnx: the model of export --quantize.")
     parser.add_argument("--batch_size", type=int, default=16, help="Clips per model call (across videos).")
     parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes.")
     parser.add_argument("--output", default=None, help="preds.jsonl or preds.csv, written atomically; None: stdout.")
@@ -54,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if world > 1 and not args.output:
         raise ConfigError("under torchrun, pass --output preds.jsonl (or .csv): the ranks' outputs merge there")
     grouped = init_distributed()
-    predictor = Predictor.from_pretrained(args.model_dir, device=rank_device(args.device) if grouped else args.device)
+    device = rank_device(args.device) if grouped else args.device
+    predictor = Predictor.from_pretrained(args.model_dir, device=device, backend=args.backend, int8=args.int8)
     mine = shard(videos, rank, world)
     if args.timeline:
         records = (_timeline_record(predictor, video, args) for video in mine)

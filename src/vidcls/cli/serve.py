@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="Address to listen on; 0.0.0.0 opens it to the network.")
     parser.add_argument("--port", type=int, default=8000, help="Port to listen on.")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    parser.add_argument(
+        "--backend", default="torch", choices=("torch", "onnx"), help="onnx: onnxruntime runs vidcls export's model."
+    )
+    parser.add_argument("--int8", action="store_true", help="With --backend onnx: the model of export --quantize.")
     limits = parser.add_argument_group("limits")
     for name, kind, default, help_text in ServeSettings.flags():
         limits.add_argument(f"--{name}", type=kind, default=default, help=help_text)
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from vidcls.serve.app import create_app
 
     settings = settings_from(args)  # invalid limits fail before the model loads
-    predictor = Predictor.from_pretrained(args.model_dir, device=args.device)
+    predictor = Predictor.from_pretrained(args.model_dir, device=args.device, backend=args.backend, int8=args.int8)
     if not _is_loopback(args.host):
         logger.warning("listening on %s: anyone who can reach this machine can use the model", args.host)
     logger.info("serving %s on http://%s:%d (page: /, API docs: /docs)", args.model_dir, args.host, args.port)

@@ -1,0 +1,72 @@
+"""Export a trained model to ONNX, checked and verified against PyTorch on real frames; optionally int8 too.
+
+Writes MODEL_DIR/onnx/ (or --output_dir): model.onnx (normalised float pixels (B, T, C, H, W) -> logits (B, K)),
+config.json (the label map), vidcls.json (clip settings) and export_report.json (opset, the largest logit
+difference to PyTorch and the frames it was measured on). ``vidcls predict --backend onnx`` runs it with
+onnxruntime. ``--quantize`` adds model.int8.onnx; with ``--eval_data data/test`` the report gives its accuracy
+change against PyTorch on that split. Needs the extra: pip install 'vidcls[onnx]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vidcls.errors import ConfigError
+from vidcls.export import EXPORT_SUBDIR, INT8_FILE, ONNX_FILE
+from vidcls.export.onnx_export import DEFAULT_OPSET, export_model, write_report
+from vidcls.export.quantize import int8_accuracy, quantize_int8
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train.")
+    parser.add_argument("--format", default="onnx", choices=("onnx",), help="Export format.")
+    parser.add_argument("--output_dir", default=None, help=f"Export folder; None: MODEL_DIR/{EXPORT_SUBDIR}.")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset to write (18 or newer).")
+    parser.add_argument("--dynamic_batch", action="store_true", help="Any batch size; otherwise batches of 1.")
+    parser.add_argument(
+        "--verify_video", default=None, help="Video whose clips verify the export; None: a generated one."
+    )
+    parser.add_argument("--quantize", action="store_true", help=f"Also write {INT8_FILE} (dynamic int8).")
+    parser.add_argument(
+        "--eval_data", default=None, help="With --quantize: a split folder DIR/<Class>/<video> to measure accuracy on."
+    )
+    parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes for --eval_data.")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.eval_data and not args.quantize:
+        raise ConfigError("--eval_data measures the int8 model's accuracy change: add --quantize")
+    if args.num_workers < 0:
+        raise ConfigError(f"--num_workers must be >= 0, got {args.num_workers}")
+    output_dir = Path(args.output_dir) if args.output_dir else Path(args.model_dir) / EXPORT_SUBDIR
+    report = export_model(
+        args.model_dir,
+        output_dir,
+        opset=args.opset,
+        dynamic_batch=args.dynamic_batch,
+        verify_video=args.verify_video,
+    )
+    batch = "dynamic batch" if report["dynamic_batch"] else "batch 1"
+    print(f"wrote {output_dir / ONNX_FILE} ({report['model_type']}, opset {report['opset']}, {batch})")
+    print(
+        f"max |logit difference| to PyTorch: {report['max_abs_diff']:.2e} (<= {report['tolerance']:g}) on "
+        f"{report['clips']} clips, {report['frames']} frames of {report['verify_video']}"
+    )
+    if args.quantize:
+        report["int8"] = {"file": INT8_FILE, "mb": round(quantize_int8(output_dir).stat().st_size / 2**20, 2)}
+        print(f"wrote {output_dir / INT8_FILE} ({report['int8']['mb']} MB)")
+        if args.eval_data:
+            report["int8"] |= int8_accuracy(args.model_dir, output_dir, args.eval_data, num_workers=args.num_workers)
+            result = report["int8"]
+            print(
+                f"per-video accuracy on {result['videos']} videos of {args.eval_data}: PyTorch "
+                f"{result['torch_accuracy']:.4f}, int8 {result['int8_accuracy']:.4f} "
+                f"(change {result['accuracy_change']:+.4f}; same top-1 label on {result['top1_agreement']:.1%})"
+            )
+        else:
+            print("pass --eval_data DIR (a split folder, e.g. data/test) to measure the int8 accuracy change")
+        write_report(output_dir, report)
+    return 0

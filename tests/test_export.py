@@ -1,0 +1,232 @@
+"""vidcls export: every family to ONNX, checked and verified on real frames; predict --backend onnx; int8; errors."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from conftest import BAD_VIDEOS, REAL_VIDEOS, SHARED_VIDEOS
+from test_families import TINY_CONFIGS
+from vidcls.cli import main
+from vidcls.config import ClipSpec
+from vidcls.data.synthetic import DIRECTIONS
+from vidcls.engine.batching import prepare_pixels
+from vidcls.engine.predict import ClipReader, Predictor
+from vidcls.export import INT8_FILE, ONNX_FILE, REPORT_FILE
+from vidcls.export.runtime import load_onnx
+from vidcls.models.factory import create_model, resolve_clip_spec
+from vidcls.models.families import family_of
+
+LABELS = {"left": 0, "right": 1, "up": 2}
+REAL_CLIP = next((v for v in REAL_VIDEOS if v.suffix == ".avi"), REAL_VIDEOS[0] if REAL_VIDEOS else None)
+needs_real = pytest.mark.skipif(not REAL_VIDEOS, reason=f"no real videos in {SHARED_VIDEOS / 'real'}")
+
+
+def save_model(config, output_dir, labels=LABELS):
+    """A random tiny model saved as vidcls train saves it (weights, config, vidcls.json)."""
+    torch.manual_seed(0)
+    output_dir.mkdir(parents=True)
+    config.to_json_file(output_dir.parent / "source-config.json")
+    model = create_model(None, str(output_dir.parent / "source-config.json"), labels)
+    resolve_clip_spec(model, sample_rate=2).save(output_dir)
+    model.save_pretrained(output_dir)
+    return output_dir
+
+
+@pytest.fixture(scope="module", params=sorted(TINY_CONFIGS))
+def exported(request, tmp_path_factory):
+    """A tiny model of each family exported with a dynamic batch and verified on a real clip: (model dir, exit code)."""
+    if not REAL_VIDEOS:
+        pytest.skip(f"no real videos in {SHARED_VIDEOS / 'real'}")
+    model_dir = save_model(TINY_CONFIGS[request.param], tmp_path_factory.mktemp(request.param) / "model")
+    code = main(["export", "--model_dir", str(model_dir), "--dynamic_batch", "--verify_video", str(REAL_CLIP)])
+    return model_dir, code
+
+
+@pytest.fixture(scope="module")
+def real_clips():
+    """Evaluation clips of every real video, decoded once per clip spec: spec -> {video: clips or error}."""
+    cache = {}
+
+    def clips_for(spec: ClipSpec) -> dict:
+        if spec not in cache:
+            reader, cache[spec] = ClipReader(spec), {}
+            for video in REAL_VIDEOS:
+                cache[spec][video] = reader.from_file(video)
+        return cache[spec]
+
+    return clips_for
+
+
+def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported):
+    model_dir, code = exported
+    assert code == 0
+    export_dir = model_dir / "onnx"
+    onnx.checker.check_model(str(export_dir / ONNX_FILE), full_check=True)
+    report = json.loads((export_dir / REPORT_FILE).read_text())
+    assert report["verify_video"] == str(REAL_CLIP) and report["opset"] == 18
+    assert report["max_abs_diff"] <= 1e-4 and report["frames"] == report["clips"] * 4 > 0
+    # The folder carries the labels and clip settings on its own.
+    assert ClipSpec.load(export_dir) == ClipSpec.load(model_dir)
+    assert json.loads((export_dir / "config.json").read_text())["label2id"] == LABELS
+
+    # Parity measured here, not taken from the report: the clips of a real video through both backends.
+    torch_side = Predictor.from_pretrained(model_dir, device="cpu")
+    onnx_side = Predictor.from_pretrained(export_dir, backend="onnx")
+    clips = torch_side.clips_from_file(REAL_CLIP)
+    assert (torch_side.logits(clips) - onnx_side.logits(clips)).abs().max() <= 1e-4
+
+
+def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model(exported, monkeypatch):
+    model_dir, _ = exported
+    torch_side = Predictor.from_pretrained(model_dir, device="cpu")
+    clips = torch_side.clips_from_file(REAL_CLIP)[:3]
+    expected = torch_side.logits(clips)
+
+    def no_torch_model(*args, **kwargs):
+        raise AssertionError("the onnx backend built the torch model")
+
+    monkeypatch.setattr("transformers.AutoModelForVideoClassification.from_pretrained", no_torch_model)
+    classifier, spec = load_onnx(model_dir)
+    assert classifier.fixed_batch is None
+    name = family_of(classifier.config).input_name
+    normalised = prepare_pixels({name: clips}, name, spec)[name].numpy()  # as Predictor.logits normalises
+    for count in (1, 3):
+        (logits,) = classifier.session.run(None, {name: normalised[:count]})  # one call of `count` clips
+        assert logits.shape == (count, len(LABELS))
+        assert np.abs(logits - expected[:count].numpy()).max() <= 1e-4
+
+
+@needs_real
+def test_onnx_backend_gives_the_torch_labels_on_every_real_video(exported, real_clips):
+    model_dir, _ = exported
+    torch_side = Predictor.from_pretrained(model_dir, device="cpu")
+    onnx_side = Predictor.from_pretrained(model_dir, backend="onnx")  # the model folder: its onnx/ is used
+    for video, clips in real_clips(torch_side.spec).items():
+        expected, actual = torch_side.top_k(torch_side.scores(clips), 3), onnx_side.top_k(onnx_side.scores(clips), 3)
+        assert [p["label"] for p in actual] == [p["label"] for p in expected], video.name
+        assert np.allclose([p["score"] for p in actual], [p["score"] for p in expected], atol=1e-5), video.name
+
+
+@pytest.fixture(scope="module")
+def int8_export(tmp_path_factory, motion_data, micro_config):
+    """A micro VideoMAE for the motion classes, exported with the defaults (batch 1, generated video) + --quantize."""
+    from transformers import VideoMAEConfig
+
+    model_dir = save_model(VideoMAEConfig.from_json_file(micro_config), tmp_path_factory.mktemp("int8") / "model",
+                           {name: i for i, name in enumerate(DIRECTIONS)})  # fmt: skip
+    args = ["export", "--model_dir", str(model_dir), "--quantize", "--eval_data", str(motion_data / "test")]
+    return model_dir, main([*args, "--num_workers", "0"])
+
+
+def test_quantize_writes_int8_and_reports_the_accuracy_change(int8_export, motion_data, tmp_path):
+    model_dir, code = int8_export
+    assert code == 0
+    export_dir = model_dir / "onnx"
+    ops = {file: {node.op_type for node in onnx.load(export_dir / file).graph.node} for file in (ONNX_FILE, INT8_FILE)}
+    assert "MatMulInteger" in ops[INT8_FILE] and "MatMulInteger" not in ops[ONNX_FILE]
+    report = json.loads((export_dir / REPORT_FILE).read_text())
+    assert report["verify_video"] == "generated" and not report["dynamic_batch"]
+    result = report["int8"]
+    assert (result["videos"], result["skipped"]) == (16, 0)  # 8 classes x 2 test videos
+
+    # The reported accuracies are what each model does on those videos, video by video.
+    videos = sorted(motion_data.glob("test/*/*.avi"))
+    sides = {
+        "torch": Predictor.from_pretrained(model_dir, device="cpu"),
+        "int8": Predictor.from_pretrained(model_dir, backend="onnx", int8=True),
+    }
+    for name, side in sides.items():
+        hits = [side.predict(video, top_k=1)[0]["label"] == video.parent.name for video in videos]
+        assert result[f"{name}_accuracy"] == pytest.approx(np.mean(hits))
+    assert result["accuracy_change"] == pytest.approx(result["int8_accuracy"] - result["torch_accuracy"])
+
+    args = ["predict", str(videos[0]), "--model_dir", str(model_dir), "--num_workers", "0"]
+    assert main([*args, "--backend", "onnx", "--int8", "--output", str(tmp_path / "p.jsonl")]) == 0
+
+
+@needs_real
+def test_cli_predict_onnx_writes_the_torch_records_for_real_and_broken_files(int8_export, tmp_path):
+    model_dir, _ = int8_export
+    assert load_onnx(model_dir)[0].fixed_batch == 1  # the default export: clips go through one at a time
+    videos = [*map(str, REAL_VIDEOS), *map(str, BAD_VIDEOS[:2])]
+    records, codes = {}, {}
+    for backend in ("torch", "onnx"):
+        output = tmp_path / f"{backend}.jsonl"
+        args = ["predict", *videos, "--model_dir", str(model_dir), "--backend", backend, "--top_k", "3"]
+        codes[backend] = main([*args, "--num_workers", "0", "--output", str(output), "--no-progress"])
+        records[backend] = [json.loads(line) for line in output.read_text().splitlines()]
+    assert codes["onnx"] == codes["torch"] == (1 if BAD_VIDEOS else 0)
+    assert [r["video"] for r in records["onnx"]] == videos
+    for ours, theirs in zip(records["onnx"], records["torch"], strict=True):
+        assert ours.get("error") == theirs.get("error")
+        labels = [[p["label"] for p in r.get("predictions", [])] for r in (ours, theirs)]
+        assert labels[0] == labels[1], ours["video"]
+    assert sum("predictions" in r for r in records["onnx"]) == len(REAL_VIDEOS)
+
+
+def test_unusable_inputs_fail_with_one_line_naming_the_flag(int8_export, tmp_path, capsys):
+    model_dir, _ = int8_export
+    cases = [
+        (["export", "--model_dir", str(tmp_path / "missing")], "--model_dir"),
+        (["export", "--model_dir", str(model_dir), "--opset", "13"], "--opset 13"),
+        (["export", "--model_dir", str(model_dir), "--eval_data", str(tmp_path)], "--quantize"),
+        (["predict", "x.mp4", "--model_dir", str(tmp_path / "missing"), "--backend", "onnx"], "no such folder"),
+        (["predict", "x.mp4", "--model_dir", str(model_dir), "--backend", "torch", "--int8"], "--backend onnx"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        last = capsys.readouterr().err.strip().splitlines()[-1]  # lines above: transformers' progress bars
+        assert last.startswith(f"vidcls {argv[0]}: error: ") and expected in last, last
+    # argparse refuses an unknown format before anything runs, listing the valid ones.
+    assert main(["export", "--model_dir", str(model_dir), "--format", "tflite"]) == 2
+    assert "argument --format: invalid choice: 'tflite'" in capsys.readouterr().err
+
+
+def test_a_model_without_its_onnx_file_says_how_to_export_it(tmp_path, capsys):
+    model_dir = save_model(TINY_CONFIGS["videomae"], tmp_path / "model")
+    assert main(["predict", "x.mp4", "--model_dir", str(model_dir), "--backend", "onnx"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"no {ONNX_FILE}" in err and f"vidcls export --model_dir {model_dir}" in err
+
+
+def test_unsupported_models_and_failed_exports_say_why_and_leave_no_model(tmp_path, capsys, monkeypatch):
+    from transformers import BertConfig
+
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    BertConfig().save_pretrained(bert)
+    ClipSpec().save(bert)
+    assert main(["export", "--model_dir", str(bert)]) == 2
+    assert "'bert' is not supported" in capsys.readouterr().err
+
+    model_dir = save_model(TINY_CONFIGS["vivit"], tmp_path / "vivit")
+
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("Could not guard on data-dependent expression\n\n(a long trace follows)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.onnx, "export", unsupported)
+        assert main(["export", "--model_dir", str(model_dir)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("vidcls export: error: vivit cannot be exported to ONNX: Could not guard on data-dependent")
+    assert list((model_dir / "onnx").iterdir()) == []
+
+
+def test_an_export_that_disagrees_with_pytorch_is_refused(tmp_path, capsys, monkeypatch):
+    from vidcls.export import verify
+
+    class Drifting(verify.OnnxClassifier):
+        def __call__(self, **inputs):
+            out = super().__call__(**inputs)
+            out.logits += 1e-3  # as an export whose attention or normalisation was translated slightly wrong
+            return out
+
+    monkeypatch.setattr(verify, "OnnxClassifier", Drifting)
+    model_dir = save_model(TINY_CONFIGS["videomae"], tmp_path / "model")
+    assert main(["export", "--model_dir", str(model_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "logits up to 0.001 away from PyTorch's" in err and "tolerance 0.0001" in err
+    assert list((model_dir / "onnx").iterdir()) == []
