@@ -64,8 +64,8 @@ def ensure_guide_trainer() -> Path:
 
 
 def guide_side(data: Path, config: VideoMAEConfig, args) -> dict:
-    """The guide's loader and Trainer in its own venv; one JSON row back."""
-    python = ensure_guide_trainer()
+    """The guide's loader and Trainer in its own venv (or ``--guide_python``); one JSON row back."""
+    python = args.guide_python or ensure_guide_trainer()
     config_file = Path(tempfile.mkdtemp(prefix="bench-train-")) / "config.json"
     config.to_json_file(config_file)
     command = [str(python), str(HERE / "guide_train.py"), "--data", str(data), "--config", str(config_file)]
@@ -161,6 +161,13 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers, both sides")
     parser.add_argument("--steps", type=int, default=33, help="optimizer steps in all")
     parser.add_argument("--warmup", type=int, default=3, help="steps left out of the timing")
+    parser.add_argument(
+        "--guide_python",
+        type=Path,
+        default=None,
+        help="an interpreter that already has the guide's stack (pytorchvideo, av, transformers, accelerate), "
+        "used instead of building benchmarks/.guide-venv (e.g. on a machine without network)",
+    )
     args = parser.parse_args(argv)
     if args.gpu and not torch.cuda.is_available():
         print("no GPU here: run `python benchmarks/train.py --gpu` on a GPU machine")
