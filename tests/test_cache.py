@@ -69,3 +69,14 @@ def test_torchrun_ranks_share_the_work():
     shares = [shard(items, rank, 3) for rank in range(3)]
     assert sorted(sum(shares, [])) == items
     assert all(set(a).isdisjoint(b) for a in shares for b in shares if a is not b)
+
+
+def test_workers_get_the_cache_without_this_process_mappings(video, tmp_path):
+    import pickle
+
+    cache = FrameCache(tmp_path / "cache")
+    frames = cache.get(video, probe(video), 30)
+    assert cache.load(video, 30) is frames  # kept mapped: no re-reading per clip
+    copy = pickle.loads(pickle.dumps(cache))
+    assert len(pickle.dumps(cache)) < 10_000  # not the frames
+    assert np.array_equal(copy.load(video, 30), frames)

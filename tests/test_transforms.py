@@ -90,3 +90,18 @@ def test_normalize_leaves_its_input_alone_whatever_its_layout():
     # (B, C, T, H, W) permuted to (B, T, C, H, W): a non-contiguous view
     strided = clips.permute(0, 2, 1, 3, 4).contiguous().permute(0, 2, 1, 3, 4)
     assert torch.allclose(normalize(strided, (0.5,) * 3, (0.25,) * 3), expected, atol=1e-5)
+
+
+def test_batches_keep_the_decoder_layout_and_normalise_to_the_same_values():
+    from vidcls.engine.batching import ClipCollator
+
+    frames = np.random.default_rng(2).integers(0, 256, (3, 4, 40, 50, 3), dtype=np.uint8)  # 3 clips (T, H, W, C)
+    clips = [to_video_tensor(f).as_subclass(torch.Tensor) for f in frames]  # (T, C, H, W) views of them
+    clips[1] = clips[1].contiguous()  # a clip in the other layout is reordered while stacking
+    batch = ClipCollator("pixel_values")([{"video": c, "label": 0, "video_index": i} for i, c in enumerate(clips)])
+    pixels = batch["pixel_values"]
+    assert pixels.shape == (3, 4, 3, 40, 50) and torch.equal(pixels, torch.stack(clips))
+    assert pixels.movedim(-3, -1).is_contiguous()  # stacked as decoded: no reordering copy in the workers
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    out = normalize(pixels, mean, std)
+    assert out.is_contiguous() and torch.allclose(out, normalize(pixels.contiguous(), mean, std))

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 # Frames decoded per pass when filling an entry: bounds memory on long videos.
 CHUNK_FRAMES = 256
+# Entries each process keeps mapped: a mapping kept open is read without page faults and without reading its
+# stamp file again, which together cost more than copying a clip out. Bounded, as each holds a file descriptor.
+MAX_OPEN_ENTRIES = 256
 
 
 def _size_key(size: FrameSize) -> str:
@@ -45,6 +49,11 @@ class FrameCache:
         self.max_bytes = max_bytes
         self._used: int | None = None  # bytes on disk, scanned once per process then tracked
         self.over_budget = 0
+        self._open: OrderedDict[tuple[str, str], tuple[dict, np.ndarray]] = OrderedDict()  # least recent first
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers get the cache without this process's mappings (pickling one would copy its frames).
+        return {**self.__dict__, "_open": OrderedDict()}
 
     def _entry(self, path: Path, size: FrameSize) -> tuple[Path, Path]:
         key = hashlib.blake2b(f"{path.resolve()}|{_size_key(size)}".encode(), digest_size=16).hexdigest()
@@ -63,13 +72,23 @@ class FrameCache:
     def load(self, path: str | Path, size: FrameSize) -> np.ndarray | None:
         """The cached frames of ``path``, memory-mapped, or None when absent or stale."""
         path = Path(path)
+        key = (str(path), _size_key(size))
         data_file, meta_file = self._entry(path, size)
         try:
-            if json.loads(meta_file.read_text()) != self._source_stamp(path, size):
+            stamp = self._source_stamp(path, size)
+            held = self._open.get(key)
+            if held is not None and held[0] == stamp:
+                self._open.move_to_end(key)
+                return held[1]
+            if json.loads(meta_file.read_text()) != stamp:
                 return None
-            return np.load(data_file, mmap_mode="r")
+            frames = np.load(data_file, mmap_mode="r")
         except (OSError, ValueError):
             return None
+        self._open[key] = (stamp, frames)
+        if len(self._open) > MAX_OPEN_ENTRIES:
+            self._open.popitem(last=False)
+        return frames
 
     def store(self, path: str | Path, info: VideoInfo, size: FrameSize) -> np.ndarray | None:
         """Decode the whole video at ``size`` into the cache; None when it does not fit the budget.
@@ -104,7 +123,7 @@ class FrameCache:
             tmp.unlink(missing_ok=True)
         meta_file.write_text(json.dumps(self._source_stamp(path, size)))
         self._used = self.used_bytes() + nbytes
-        return np.load(data_file, mmap_mode="r")
+        return self.load(path, size)
 
     def get(self, path: str | Path, info: VideoInfo, size: FrameSize) -> np.ndarray | None:
         """Cached frames, filling the entry on first use; None when over budget."""

@@ -13,6 +13,9 @@ class ClipCollator:
     """Stack clip dicts into a model batch; clips that failed to decode (None) are dropped.
 
     Pixels stay uint8 here (collation runs in the workers): ``prepare_pixels`` normalises them on the device.
+    They also keep the decoder's (T, H, W, C) memory layout: clips are stacked as such, a plain copy, and the
+    batch is a (B, T, C, H, W) view of it. Reordering the bytes here would cost a worker about as much as the
+    crop; ``normalize`` does it while converting to float, at little cost (none on a GPU).
     """
 
     def __init__(self, input_name: str):
@@ -23,7 +26,7 @@ class ClipCollator:
         if not items:
             return {}  # every clip of the batch failed to decode; callers skip it
         return {
-            self.input_name: torch.stack([item["video"] for item in items]),  # (B, T, C, H, W) uint8
+            self.input_name: torch.stack([item["video"].movedim(-3, -1) for item in items]).movedim(-1, -3),
             "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),
             "video_index": torch.tensor([item["video_index"] for item in items], dtype=torch.long),
         }
