@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.utils.data import default_collate
 from torchvision import tv_tensors
 
 from vidcls.config import ClipSpec
@@ -26,7 +27,8 @@ class ClipCollator:
         if not items:
             return {}  # every clip of the batch failed to decode; callers skip it
         return {
-            self.input_name: torch.stack([item["video"].movedim(-3, -1) for item in items]).movedim(-1, -3),
+            # default_collate stacks into shared memory in a worker, so handing the batch over copies nothing.
+            self.input_name: default_collate([item["video"].movedim(-3, -1) for item in items]).movedim(-1, -3),
             "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),
             "video_index": torch.tensor([item["video_index"] for item in items], dtype=torch.long),
         }
