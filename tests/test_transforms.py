@@ -30,14 +30,14 @@ def test_decode_sizes_follow_the_guide():
 
 
 def test_frames_at_the_drawn_short_side_are_cropped_not_resampled():
-    frames = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, 3, 256, 341), dtype=np.uint8))
+    # Each pixel says where it is: channel 0 its row, channels 1 and 2 its column (low and high byte).
+    rows, cols = torch.meshgrid(torch.arange(256), torch.arange(341), indexing="ij")
+    frames = torch.stack([rows, cols % 256, cols // 256]).to(torch.uint8).expand(2, 3, 256, 341)
     transform = RandomScaleCrop(ClipSpec(image_size=224, hflip=False))
     for _ in range(10):
         clip = transform(frames, short_side=256)
-        # the output is an exact window of the input
-        windows = frames.unfold(2, 224, 1).unfold(3, 224, 1)  # (2, 3, 33, 118, 224, 224)
-        match = (windows == clip[:, :, None, None]).flatten(4).all(-1).all(0).all(0)
-        assert match.any()
+        top, left = int(clip[0, 0, 0, 0]), int(clip[0, 1, 0, 0]) + 256 * int(clip[0, 2, 0, 0])
+        assert torch.equal(clip, frames[..., top : top + 224, left : left + 224])  # an exact window
 
 
 def test_larger_frames_keep_the_field_of_view_of_the_drawn_scale():
@@ -105,3 +105,11 @@ def test_batches_keep_the_decoder_layout_and_normalise_to_the_same_values():
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
     out = normalize(pixels, mean, std)
     assert out.is_contiguous() and torch.allclose(out, normalize(pixels.contiguous(), mean, std))
+
+
+def test_the_device_path_of_normalize_gives_the_cpu_path_results():
+    from vidcls.data.transforms import normalize_on_cpu, normalize_with_torch
+
+    clips = torch.randint(0, 256, (2, 4, 8, 8, 3), dtype=torch.uint8).movedim(-1, -3)  # channels-last, as batched
+    scale, shift = torch.tensor([0.01, 0.02, 0.03]), torch.tensor([-1.0, 0.5, 2.0])
+    assert torch.equal(normalize_with_torch(clips, scale, shift), normalize_on_cpu(clips, scale, shift))

@@ -6,6 +6,7 @@ Clips stay uint8 through resizing, cropping and flipping; ``normalize`` turns th
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
@@ -141,16 +142,33 @@ def to_video_tensor(frames) -> tv_tensors.Video:
 
 
 def normalize(clips: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 clips (..., C, H, W) -> float32 scaled to [0, 1] and standardised per channel."""
-    mean = torch.as_tensor(mean, dtype=torch.float32, device=clips.device)
-    std = torch.as_tensor(std, dtype=torch.float32, device=clips.device)
-    # A new contiguous tensor, never the caller's: batches arrive in the decoder's channels-last layout (see
-    # ``ClipCollator``), and converting and reordering in one copy costs about what converting alone does.
+    """uint8 clips (..., C, H, W) -> float32 scaled to [0, 1] and standardised per channel.
+
+    Always a new contiguous tensor, never the caller's: batches arrive in the decoder's channels-last layout
+    (see ``ClipCollator``), and converting and reordering in one copy costs about what converting alone does.
+    Computed as ``x * (1 / (255 std)) + (-mean / std)``: one multiply and one add instead of four steps.
+    """
+    std = torch.as_tensor(std, dtype=torch.float32)
+    scale = 1.0 / (255.0 * std)
+    shift = -torch.as_tensor(mean, dtype=torch.float32) / std
+    if clips.device.type == "cpu":
+        return normalize_on_cpu(clips, scale, shift)
+    return normalize_with_torch(clips, scale, shift)
+
+
+def normalize_on_cpu(clips: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """NumPy converts and multiplies in one pass over cache-sized chunks, then adds in a second: half the time of
+    torch's convert, multiply and add on a CPU core, with the same float32 results."""
+    out = np.empty(clips.shape, dtype=np.float32)
+    np.multiply(clips.numpy(), scale.numpy().reshape(-1, 1, 1), out=out)
+    np.add(out, shift.numpy().reshape(-1, 1, 1), out=out)
+    return torch.from_numpy(out)
+
+
+def normalize_with_torch(clips: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """The same on any device (a GPU): one converting copy, then a multiply and an add in place, per channel."""
     out = torch.empty(clips.shape, dtype=torch.float32, device=clips.device)
     out.copy_(clips)
-    # One multiply and one add, in place, on a (N, C, H*W) view: a third of the time of (x / 255 - mean) / std,
-    # which allocates a new tensor per step and broadcasts over five dimensions.
-    channels, height, width = out.shape[-3:]
-    flat = out.view(-1, channels, height * width)
-    flat.mul_((1.0 / (255.0 * std)).view(1, -1, 1)).add_((-mean / std).view(1, -1, 1))
+    flat = out.view(-1, out.shape[-3], out.shape[-2] * out.shape[-1])  # (N, C, H*W)
+    flat.mul_(scale.to(out.device).view(1, -1, 1)).add_(shift.to(out.device).view(1, -1, 1))
     return out
