@@ -128,5 +128,8 @@ def test_memory_stays_flat_on_a_long_video(model_dir, tmp_path):
     assert streamed_peak < all_frames / 200, (streamed_peak, all_frames)  # measured: 1/400
     # The timeline decodes frames at the model's size (16 px short side): all of them would take 6 MB.
     all_small_frames = info.num_frames * 16 * 21 * 3
-    assert timeline_peak < all_small_frames / 20, (timeline_peak, all_small_frames)  # measured: 1/64
+    # Also traced: one normalised float batch (NumPy on a CPU), 16 clips of the model's input, whatever the length.
+    spec = predictor.spec
+    float_batch = 16 * spec.num_frames * 3 * spec.image_size**2 * 4
+    assert timeline_peak < all_small_frames / 20 + float_batch, (timeline_peak, all_small_frames, float_batch)
     assert timeline["segments"][-1]["end"] == 240.0 and len(timeline["windows"]) == 60
