@@ -19,12 +19,18 @@ BAD_VIDEOS = sorted((SHARED_VIDEOS / "bad").glob("*"))
 # there a missing folder is an error rather than a silent skip.
 if os.environ.get("CI") and not (REAL_VIDEOS and BAD_VIDEOS):
     raise RuntimeError(f"CI needs the shared test videos at {SHARED_VIDEOS}")
-if os.environ.get("CI"):
-    # .ci/run installs FFmpeg's shared libraries so that the torchcodec and pipeline tests always run there.
-    from vidcls.data.backends import torchcodec_problem
+from vidcls.data.backends import torchcodec_problem  # noqa: E402  (after HF_HUB_OFFLINE is set)
 
-    if torchcodec_problem():
-        raise RuntimeError(f"CI needs torchcodec to load: {torchcodec_problem()}")
+if os.environ.get("CI") and torchcodec_problem():
+    # .ci/run installs FFmpeg's shared libraries so that the torchcodec and pipeline tests always run there.
+    raise RuntimeError(f"CI needs torchcodec to load: {torchcodec_problem()}")
+
+# The only reasons a test may skip, each outside CI only (above: CI fails instead), each saying what to do.
+needs_real_videos = pytest.mark.skipif(not REAL_VIDEOS, reason=f"no real test videos: {SHARED_VIDEOS} is missing")
+needs_bad_videos = pytest.mark.skipif(not BAD_VIDEOS, reason=f"no broken test videos: {SHARED_VIDEOS} is missing")
+needs_torchcodec = pytest.mark.skipif(
+    torchcodec_problem() is not None, reason=f"torchcodec cannot load ({torchcodec_problem()}); .ci/run installs FFmpeg"
+)
 
 
 def write_numbered_video(path: Path, num_frames: int, fps: int = 25, size=(64, 48), codec="mpeg4") -> Path:

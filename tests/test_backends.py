@@ -5,13 +5,11 @@ import av
 import numpy as np
 import pytest
 
-from conftest import REAL_VIDEOS, frame_numbers, write_numbered_video
+from conftest import REAL_VIDEOS, frame_numbers, needs_torchcodec, write_numbered_video
 from vidcls.data import backends
-from vidcls.data.backends import get_reader, read_frames_torchcodec, torchcodec_problem
+from vidcls.data.backends import get_reader, read_frames_torchcodec
 from vidcls.data.decode import probe, read_frames
 from vidcls.errors import ConfigError
-
-needs_torchcodec = pytest.mark.skipif(torchcodec_problem() is not None, reason=f"torchcodec: {torchcodec_problem()}")
 
 
 @needs_torchcodec

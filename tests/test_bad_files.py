@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS
+from conftest import BAD_VIDEOS, REAL_VIDEOS, needs_bad_videos
 from vidcls.cli import main
 
-pytestmark = pytest.mark.skipif(not BAD_VIDEOS, reason="../shared/videos is not next to the project")
+pytestmark = needs_bad_videos
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, frame_numbers, write_numbered_video
+from conftest import BAD_VIDEOS, REAL_VIDEOS, frame_numbers, needs_real_videos, write_numbered_video
 from vidcls.data.decode import probe, read_frames
 from vidcls.errors import DecodeError
 
-pytestmark = pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project")
+pytestmark = needs_real_videos
 
 
 @pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForVideoClassification
 
-from conftest import REAL_VIDEOS
+from conftest import REAL_VIDEOS, needs_real_videos, needs_torchcodec
 from vidcls.cli import main
 from vidcls.engine.predict import Predictor
 
@@ -91,7 +91,7 @@ def test_predictor_on_frames_in_memory_matches_file(trained, motion_data):
     assert predictor.predict_frames(frames, top_k=1)[0]["label"] == predictor.predict(video, top_k=1)[0]["label"]
 
 
-@pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project")
+@needs_real_videos
 @pytest.mark.parametrize("name", ["h265_video.mp4", "video_90.mov", "mmaction2_test.mp4"])
 def test_predict_on_real_videos(trained, name):
     scores = Predictor.from_pretrained(trained).scores(
@@ -100,15 +100,7 @@ def test_predict_on_real_videos(trained, name):
     assert scores.shape == (8,) and torch.isclose(scores.sum(), torch.tensor(1.0))
 
 
-def _torchcodec_loads() -> str | None:
-    try:
-        from torchcodec.decoders import VideoDecoder  # noqa: F401
-    except Exception as err:  # torchcodec raises RuntimeError/OSError when FFmpeg's libraries are missing
-        return f"torchcodec cannot load FFmpeg's shared libraries ({type(err).__name__}); .ci/run installs them"
-    return None
-
-
-@pytest.mark.skipif(_torchcodec_loads() is not None, reason=str(_torchcodec_loads()))
+@needs_torchcodec
 def test_output_folder_works_in_transformers_pipeline(trained, motion_data):
     from transformers import pipeline
 
@@ -144,7 +136,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, micro_config):
     assert all(f"  {name} " in listed for name in ("train", "evaluate", "predict", "check", "cache", "show", "demo"))
 
 
-@pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project")
+@needs_real_videos
 def test_predict_and_evaluate_real_videos(trained, tmp_path):
     """Every real clip (codecs, rotation, 10-bit, fewer frames than a clip) is predicted and scored."""
     out = tmp_path / "preds.csv"

@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, SHARED_VIDEOS
+from conftest import BAD_VIDEOS, REAL_VIDEOS, needs_real_videos
 from test_families import TINY_CONFIGS
 from vidcls.cli import main
 from vidcls.config import ClipSpec
@@ -21,7 +21,6 @@ from vidcls.models.families import family_of
 
 LABELS = {"left": 0, "right": 1, "up": 2}
 REAL_CLIP = next((v for v in REAL_VIDEOS if v.suffix == ".avi"), REAL_VIDEOS[0] if REAL_VIDEOS else None)
-needs_real = pytest.mark.skipif(not REAL_VIDEOS, reason=f"no real videos in {SHARED_VIDEOS / 'real'}")
 
 
 def save_model(config, output_dir, labels=LABELS):
@@ -38,8 +37,6 @@ def save_model(config, output_dir, labels=LABELS):
 @pytest.fixture(scope="module", params=sorted(TINY_CONFIGS))
 def exported(request, tmp_path_factory):
     """A tiny model of each family exported with a dynamic batch and verified on a real clip: (model dir, exit code)."""
-    if not REAL_VIDEOS:
-        pytest.skip(f"no real videos in {SHARED_VIDEOS / 'real'}")
     model_dir = save_model(TINY_CONFIGS[request.param], tmp_path_factory.mktemp(request.param) / "model")
     code = main(["export", "--model_dir", str(model_dir), "--dynamic_batch", "--verify_video", str(REAL_CLIP)])
     return model_dir, code
@@ -60,6 +57,7 @@ def real_clips():
     return clips_for
 
 
+@needs_real_videos
 def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported):
     model_dir, code = exported
     assert code == 0
@@ -79,6 +77,7 @@ def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported):
     assert (torch_side.logits(clips) - onnx_side.logits(clips)).abs().max() <= 1e-4
 
 
+@needs_real_videos
 def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model(exported, monkeypatch):
     model_dir, _ = exported
     torch_side = Predictor.from_pretrained(model_dir, device="cpu")
@@ -99,7 +98,7 @@ def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model
         assert np.abs(logits - expected[:count].numpy()).max() <= 1e-4
 
 
-@needs_real
+@needs_real_videos
 def test_onnx_backend_gives_the_torch_labels_on_every_real_video(exported, real_clips):
     model_dir, _ = exported
     torch_side = Predictor.from_pretrained(model_dir, device="cpu")
@@ -147,7 +146,7 @@ def test_quantize_writes_int8_and_reports_the_accuracy_change(int8_export, motio
     assert main([*args, "--backend", "onnx", "--int8", "--output", str(tmp_path / "p.jsonl")]) == 0
 
 
-@needs_real
+@needs_real_videos
 def test_cli_predict_onnx_writes_the_torch_records_for_real_and_broken_files(int8_export, tmp_path):
     model_dir, _ = int8_export
     assert load_onnx(model_dir)[0].fixed_batch == 1  # the default export: clips go through one at a time

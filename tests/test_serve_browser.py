@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import REAL_VIDEOS
+from conftest import needs_real_videos
 from test_predict import save_micro_model
 from test_serve import REAL, running_server
 from vidcls.engine.predict import Predictor
@@ -24,7 +24,7 @@ if os.environ.get("CI") and not CHROMIUM.exists():
     raise RuntimeError(f"CI needs Chromium at {CHROMIUM} for the browser test (make test installs it)")
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no browser at {CHROMIUM}: make test installs Debian's chromium"),
-    pytest.mark.skipif(not REAL_VIDEOS, reason="../shared/videos is not next to the project"),
+    needs_real_videos,
 ]
 
 
