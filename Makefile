@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/vidcls demo
 
 $(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "no apt-get here: the browser test will skip (install Chromium at $@)"; exit 0; }; \
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
 	  || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	      apt-get install -y -qq --no-install-recommends chromium)
