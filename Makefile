@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The browser test drives Debian's Chromium; installed here where missing (root, or sudo).
-CHROMIUM := /usr/bin/chromium
+# What the tests need from the system, installed with apt where missing (root, or sudo): FFmpeg's shared
+# libraries (torchcodec, and the transformers.pipeline test through it) and Chromium (the browser test).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: demo test test-slow bench-loader bench-predict bench-train bench-serve bench-export lint install clean
+.PHONY: demo test test-system-deps test-slow bench-loader bench-predict bench-train bench-serve bench-export lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +23,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/vidcls demo
 
-$(CHROMIUM):
-	@command -v apt-get >/dev/null || { echo "no apt-get here: the browser test will skip (install Chromium at $@)"; exit 0; }; \
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
-	  || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends chromium)
+test-system-deps:
+	@missing="$$(PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p | grep -q libavformat || echo ffmpeg) $$([ -x /usr/bin/chromium ] || echo chromium)"; \
+	if [ -n "$$(echo $$missing)" ]; then \
+	  command -v apt-get >/dev/null || { echo "make test: install$$missing (no apt-get here)" >&2; exit 1; }; \
+	  $(APT_INSTALL) $$missing >/dev/null || ($(SUDO) apt-get update -qq && $(APT_INSTALL) $$missing >/dev/null); \
+	fi
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) test-system-deps
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -m "not slow" -q
 

@@ -15,22 +15,22 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "videos"
 REAL_VIDEOS = sorted((SHARED_VIDEOS / "real").glob("*"))
 BAD_VIDEOS = sorted((SHARED_VIDEOS / "bad").glob("*"))
-# Outside CI, a checkout without ../shared skips the tests on real files (saying why); CI always has it, so
-# there a missing folder is an error rather than a silent skip.
+# CI always has the shared videos: there a missing folder is an error, not skipped tests.
 if os.environ.get("CI") and not (REAL_VIDEOS and BAD_VIDEOS):
     raise RuntimeError(f"CI needs the shared test videos at {SHARED_VIDEOS}")
-from vidcls.data.backends import torchcodec_problem  # noqa: E402  (after HF_HUB_OFFLINE is set)
+# The tests on real files skip where the shared videos are not beside the checkout (saying so); CI has them.
+needs_real_videos = pytest.mark.skipif(not REAL_VIDEOS, reason=f"no shared test videos at {SHARED_VIDEOS}")
+needs_bad_videos = pytest.mark.skipif(not BAD_VIDEOS, reason=f"no shared broken videos at {SHARED_VIDEOS}")
 
-if os.environ.get("CI") and torchcodec_problem():
-    # .ci/run installs FFmpeg's shared libraries so that the torchcodec and pipeline tests always run there.
-    raise RuntimeError(f"CI needs torchcodec to load: {torchcodec_problem()}")
 
-# The only reasons a test may skip, each outside CI only (above: CI fails instead), each saying what to do.
-needs_real_videos = pytest.mark.skipif(not REAL_VIDEOS, reason=f"no real test videos: {SHARED_VIDEOS} is missing")
-needs_bad_videos = pytest.mark.skipif(not BAD_VIDEOS, reason=f"no broken test videos: {SHARED_VIDEOS} is missing")
-needs_torchcodec = pytest.mark.skipif(
-    torchcodec_problem() is not None, reason=f"torchcodec cannot load ({torchcodec_problem()}); .ci/run installs FFmpeg"
-)
+@pytest.fixture(scope="session")
+def torchcodec_loads() -> None:
+    """torchcodec (the optional backend, and transformers.pipeline's decoder) needs FFmpeg's shared libraries,
+    which `make test` installs: where they are still missing, the tests that need them fail, saying so."""
+    from vidcls.data.backends import torchcodec_problem
+
+    if torchcodec_problem():
+        pytest.fail(f"torchcodec cannot load ({torchcodec_problem()}): run `make test`, which installs FFmpeg")
 
 
 def write_numbered_video(path: Path, num_frames: int, fps: int = 25, size=(64, 48), codec="mpeg4") -> Path:

@@ -5,21 +5,21 @@ import av
 import numpy as np
 import pytest
 
-from conftest import REAL_VIDEOS, frame_numbers, needs_torchcodec, write_numbered_video
+from conftest import REAL_VIDEOS, frame_numbers, write_numbered_video
 from vidcls.data import backends
 from vidcls.data.backends import get_reader, read_frames_torchcodec
 from vidcls.data.decode import probe, read_frames
 from vidcls.errors import ConfigError
 
 
-@needs_torchcodec
+@pytest.mark.usefixtures("torchcodec_loads")
 def test_torchcodec_picks_the_same_frames(tmp_path):
     path = write_numbered_video(tmp_path / "numbered.avi", num_frames=60)
     for indices in ([0, 1, 2, 3], [40, 44, 48, 52], [59, 10, 10, 30], [50, 58, 70]):
         assert frame_numbers(read_frames_torchcodec(path, indices)) == frame_numbers(read_frames(path, indices))
 
 
-@needs_torchcodec
+@pytest.mark.usefixtures("torchcodec_loads")
 @pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)
 def test_torchcodec_matches_pyav_on_real_videos(path):
     info = probe(path)
@@ -65,7 +65,7 @@ def test_variable_frame_rate_is_sampled_by_presentation_time(tmp_path):
     assert got == expected
 
 
-@needs_torchcodec
+@pytest.mark.usefixtures("torchcodec_loads")
 @pytest.mark.parametrize("size", [120, (224, 224)], ids=["short-side", "square"])
 def test_torchcodec_scales_to_the_same_size(size):
     path = REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi"

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForVideoClassification
 
-from conftest import REAL_VIDEOS, needs_real_videos, needs_torchcodec
+from conftest import REAL_VIDEOS, needs_real_videos
 from vidcls.cli import main
 from vidcls.engine.predict import Predictor
 
@@ -100,7 +100,7 @@ def test_predict_on_real_videos(trained, name):
     assert scores.shape == (8,) and torch.isclose(scores.sum(), torch.tensor(1.0))
 
 
-@needs_torchcodec
+@pytest.mark.usefixtures("torchcodec_loads")
 def test_output_folder_works_in_transformers_pipeline(trained, motion_data):
     from transformers import pipeline
 
