@@ -18,9 +18,18 @@ BAD_VIDEOS = sorted((SHARED_VIDEOS / "bad").glob("*"))
 # CI always has the shared videos: there a missing folder is an error, not skipped tests.
 if os.environ.get("CI") and not (REAL_VIDEOS and BAD_VIDEOS):
     raise RuntimeError(f"CI needs the shared test videos at {SHARED_VIDEOS}")
-# The tests on real files skip where the shared videos are not beside the checkout (saying so); CI has them.
-needs_real_videos = pytest.mark.skipif(not REAL_VIDEOS, reason=f"no shared test videos at {SHARED_VIDEOS}")
-needs_bad_videos = pytest.mark.skipif(not BAD_VIDEOS, reason=f"no shared broken videos at {SHARED_VIDEOS}")
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    """The real and broken videos the tests read in place; without them those tests fail, saying where."""
+    if not (REAL_VIDEOS and BAD_VIDEOS):
+        pytest.fail(f"the tests on real and broken files need the shared test videos at {SHARED_VIDEOS}")
+    return SHARED_VIDEOS
+
+
+# Marks a test (or, as pytestmark, a module) that reads the shared videos.
+needs_shared_videos = pytest.mark.usefixtures("shared_videos")
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, needs_bad_videos
+from conftest import BAD_VIDEOS, REAL_VIDEOS, needs_shared_videos
 from vidcls.cli import main
 
-pytestmark = needs_bad_videos
+pytestmark = needs_shared_videos
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, frame_numbers, needs_real_videos, write_numbered_video
+from conftest import BAD_VIDEOS, REAL_VIDEOS, frame_numbers, needs_shared_videos, write_numbered_video
 from vidcls.data.decode import probe, read_frames
 from vidcls.errors import DecodeError
 
-pytestmark = needs_real_videos
+pytestmark = needs_shared_videos
 
 
 @pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForVideoClassification
 
-from conftest import REAL_VIDEOS, needs_real_videos
+from conftest import REAL_VIDEOS, needs_shared_videos
 from vidcls.cli import main
 from vidcls.engine.predict import Predictor
 
@@ -91,7 +91,7 @@ def test_predictor_on_frames_in_memory_matches_file(trained, motion_data):
     assert predictor.predict_frames(frames, top_k=1)[0]["label"] == predictor.predict(video, top_k=1)[0]["label"]
 
 
-@needs_real_videos
+@needs_shared_videos
 @pytest.mark.parametrize("name", ["h265_video.mp4", "video_90.mov", "mmaction2_test.mp4"])
 def test_predict_on_real_videos(trained, name):
     scores = Predictor.from_pretrained(trained).scores(
@@ -136,7 +136,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, micro_config):
     assert all(f"  {name} " in listed for name in ("train", "evaluate", "predict", "check", "cache", "show", "demo"))
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_predict_and_evaluate_real_videos(trained, tmp_path):
     """Every real clip (codecs, rotation, 10-bit, fewer frames than a clip) is predicted and scored."""
     out = tmp_path / "preds.csv"

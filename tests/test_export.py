@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, needs_real_videos
+from conftest import BAD_VIDEOS, REAL_VIDEOS, needs_shared_videos
 from test_families import TINY_CONFIGS
 from vidcls.cli import main
 from vidcls.config import ClipSpec
@@ -57,7 +57,7 @@ def real_clips():
     return clips_for
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported):
     model_dir, code = exported
     assert code == 0
@@ -77,7 +77,7 @@ def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported):
     assert (torch_side.logits(clips) - onnx_side.logits(clips)).abs().max() <= 1e-4
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model(exported, monkeypatch):
     model_dir, _ = exported
     torch_side = Predictor.from_pretrained(model_dir, device="cpu")
@@ -98,7 +98,7 @@ def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model
         assert np.abs(logits - expected[:count].numpy()).max() <= 1e-4
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_onnx_backend_gives_the_torch_labels_on_every_real_video(exported, real_clips):
     model_dir, _ = exported
     torch_side = Predictor.from_pretrained(model_dir, device="cpu")
@@ -146,7 +146,7 @@ def test_quantize_writes_int8_and_reports_the_accuracy_change(int8_export, motio
     assert main([*args, "--backend", "onnx", "--int8", "--output", str(tmp_path / "p.jsonl")]) == 0
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_cli_predict_onnx_writes_the_torch_records_for_real_and_broken_files(int8_export, tmp_path):
     model_dir, _ = int8_export
     assert load_onnx(model_dir)[0].fixed_batch == 1  # the default export: clips go through one at a time

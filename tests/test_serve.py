@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, SHARED_VIDEOS, needs_real_videos
+from conftest import BAD_VIDEOS, REAL_VIDEOS, SHARED_VIDEOS, needs_shared_videos
 from test_predict import save_micro_model
 from vidcls.cli import main
 from vidcls.cli.serve import build_parser
@@ -103,7 +103,7 @@ def multipart(name: str, data: bytes, boundary: str = "vidcls-test-boundary") ->
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_predictions_match_the_predictor_on_real_clips(predictor, uploads):
     with serving(predictor, tmp_dir=str(uploads)) as client:
         for path in REAL_VIDEOS:
@@ -118,7 +118,7 @@ def test_predictions_match_the_predictor_on_real_clips(predictor, uploads):
     assert not any(uploads.iterdir())
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_timeline_on_request(predictor, uploads):
     expected = predictor.predict_timeline(TEN_SECONDS, 2.0, 1.0)
     with serving(predictor, tmp_dir=str(uploads)) as client:
@@ -154,7 +154,7 @@ def test_labels_health_page_and_docs(predictor):
         assert docs.status_code == 200 and "openapi.json" in docs.text
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_uploads_over_the_limit_get_413_declared_or_not(predictor, uploads):
     data = (REAL / "mmaction2_demo.mp4").read_bytes()  # 620 kB
     body, content_type = multipart("demo.mp4", data)
@@ -185,7 +185,7 @@ BAD_ANSWERS = {
 }
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_bad_files_get_415_or_422_naming_the_cause(predictor, uploads, tmp_path):
     (tmp_path / "empty.avi").write_bytes(b"")
     (tmp_path / "text.avi").write_text("a text file renamed .avi\n" * 20)
@@ -200,7 +200,7 @@ def test_bad_files_get_415_or_422_naming_the_cause(predictor, uploads, tmp_path)
     assert not any(uploads.iterdir())
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_requests_that_are_not_one_video_upload(predictor, uploads):
     with serving(predictor, tmp_dir=str(uploads)) as client:
         raw = client.post("/predict", content=SMALL_CLIP.read_bytes(), headers={"content-type": "video/mp4"})
@@ -215,7 +215,7 @@ def test_requests_that_are_not_one_video_upload(predictor, uploads):
     assert not any(uploads.iterdir())
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_videos_over_the_length_limit_get_422(predictor, uploads):
     with serving(predictor, max_video_seconds=5, tmp_dir=str(uploads)) as client:
         response = post_file(client, TEN_SECONDS)
@@ -227,7 +227,7 @@ def test_videos_over_the_length_limit_get_422(predictor, uploads):
     assert not any(uploads.iterdir())
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_timeouts_get_504_and_uploads_go_when_their_work_ends(predictor, uploads):
     """One request times out in the model, one while queued behind it; neither leaves a file behind."""
     gated = GatedPredictor(predictor)
@@ -249,7 +249,7 @@ def test_timeouts_get_504_and_uploads_go_when_their_work_ends(predictor, uploads
     assert gated.calls == [4, 4] and not any(uploads.iterdir())
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_a_full_queue_gets_503_at_once_and_health_still_answers(predictor, uploads):
     gated = GatedPredictor(predictor)
     with serving(gated, max_concurrent=1, max_queue=1, tmp_dir=str(uploads)) as client:
@@ -268,7 +268,7 @@ def test_a_full_queue_gets_503_at_once_and_health_still_answers(predictor, uploa
     assert not any(uploads.iterdir())
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_concurrent_requests_share_model_calls(predictor, uploads):
     """Five requests arrive while the model runs on a sixth: they go in together, each gets its own scores."""
     clips = [REAL / name for name in ("h264_10bits.mp4", "h265_video.mp4", "unordered.mov", "video_0.mov",
@@ -290,7 +290,7 @@ def test_concurrent_requests_share_model_calls(predictor, uploads):
     assert not any(uploads.iterdir())
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_server_paths_are_refused_unless_allowed_and_then_confined(predictor, uploads, tmp_path):
     allowed, outside = tmp_path / "allowed", tmp_path / "secret.mp4"
     allowed.mkdir()
@@ -329,7 +329,7 @@ def test_cli_defaults_to_loopback_and_passes_the_limits(model_dir, monkeypatch):
     assert served["app"].state.pipeline.settings == ServeSettings(max_queue=3)
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_the_onnx_backend_serves_the_same_labels(model_dir, predictor, uploads, monkeypatch):
     """vidcls export, then vidcls serve --backend onnx: answers as the PyTorch model does."""
     assert main(["export", "--model_dir", str(model_dir), "--verify_video", str(SMALL_CLIP)]) == 0
@@ -392,7 +392,7 @@ def test_an_upload_cut_off_by_a_disconnect_is_removed(predictor, uploads):
         assert httpx.get(f"{url}/health").json()["waiting"] == 0
 
 
-@needs_real_videos
+@needs_shared_videos
 def test_load_on_loopback_fails_no_request(predictor, uploads):
     """300 requests, 8 at a time, through a real uvicorn server: every one answered 200. Figures: BENCHMARKS.md."""
     data, expected = SMALL_CLIP.read_bytes(), predictor.predict(SMALL_CLIP)[0]["label"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import needs_real_videos
+from conftest import needs_shared_videos
 from test_predict import save_micro_model
 from test_serve import REAL, running_server
 from vidcls.engine.predict import Predictor
@@ -19,7 +19,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 # `make test` installs Debian's Chromium where it is missing; without it these tests fail, saying so.
-pytestmark = needs_real_videos
+pytestmark = needs_shared_videos
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import REAL_VIDEOS, frame_numbers, needs_real_videos, write_numbered_video
+from conftest import REAL_VIDEOS, frame_numbers, needs_shared_videos, write_numbered_video
 from test_predict import save_micro_model
 from vidcls.cli import main
 from vidcls.config import ClipSpec
@@ -50,7 +50,7 @@ def test_windows_get_the_right_frames(tmp_path):
         assert frame_numbers(clip) == np.minimum(window.indices, 99).tolist()
 
 
-@needs_real_videos
+@needs_shared_videos
 @pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)
 def test_streamed_frames_are_the_frames_read_frames_picks(path):
     """Rotated, 10-bit, full-range, out-of-order and frame-count-less videos: streaming picks the same frames."""
