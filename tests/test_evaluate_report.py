@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -194,6 +195,17 @@ def test_five_by_three_views_report(trained, data_with_bad_files, tmp_path, caps
     assert (tmp_path / "eval_test.confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
     for confusion in report["top_confusions"]:
         assert confusion["true"] != confusion["predicted"] and confusion["count"] >= 1
+    # Per-video predictions beside the report: one row per scored video, agreeing with the confusion matrix.
+    assert report["predictions_csv"] == str(tmp_path / "eval_test.predictions.csv") and "predictions" in printed
+    with open(report["predictions_csv"], newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["file", "true_label", "predicted_label", "score", "correct"]
+    assert len(rows) == 16 and all(Path(row["file"]).is_file() for row in rows)
+    assert sum(row["correct"] == "True" for row in rows) == np.trace(matrix)
+    assert all((row["true_label"] == row["predicted_label"]) == (row["correct"] == "True") for row in rows)
+    assert all(Path(row["file"]).parent.name == row["true_label"] for row in rows)
+    wrong = [w["true_score"] for w in report["worst_videos"]]
+    assert len(wrong) == min(10, 16 - np.trace(matrix)) and wrong == sorted(wrong)
 
 
 def test_clip_and_crop_flags_override_the_preset(trained, motion_data, tmp_path):
@@ -226,3 +238,9 @@ def test_torchrun_shards_the_videos_and_merges_the_report(trained, data_with_bad
     for key in ("accuracy", "clip_accuracy", "mean_class_accuracy"):
         assert merged[key] == pytest.approx(one[key], abs=1e-6), key
     assert sorted(e["path"] for e in merged["skipped_videos"]) == sorted(e["path"] for e in one["skipped_videos"])
+
+    def rows(report):
+        with open(report["predictions_csv"], newline="") as file:
+            return sorted((r["file"], r["predicted_label"], r["correct"]) for r in csv.DictReader(file))
+
+    assert rows(merged) == rows(one) and len(rows(one)) == one["num_videos"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from pathlib import Path
 
 from vidcls.cli.layout_flags import add_layout_arguments, layout_options
 from vidcls.engine.evaluate import evaluate
@@ -47,10 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def format_report(report: dict) -> str:
+    def accuracies(prefix: str) -> str:  # top-5 only exists with more than 5 classes
+        top5 = report.get(f"{prefix}top5_accuracy")
+        return f"top-1 {report[f'{prefix}accuracy']:.4f}" + (f"  top-5 {top5:.4f}" if top5 is not None else "")
+
     lines = [
         f"{report['split']}: {report['num_videos']} videos, {report['num_clips']} clips",
-        f"  per video: top-1 {report['accuracy']:.4f}  top-5 {report['top5_accuracy']:.4f}",
-        f"  per clip:  top-1 {report['clip_accuracy']:.4f}  top-5 {report['clip_top5_accuracy']:.4f}",
+        f"  per video: {accuracies('')}",
+        f"  per clip:  {accuracies('clip_')}",
     ]
     if "mean_class_accuracy" in report:
         lines.append(f"  mean per-class accuracy {report['mean_class_accuracy']:.4f}  (views {report['views']})")
@@ -59,9 +64,16 @@ def format_report(report: dict) -> str:
         lines.append(
             "  top confusions: " + ", ".join(f"{c['true']} -> {c['predicted']} ({c['count']})" for c in confusions)
         )
+    worst = report.get("worst_videos", [])[:3]
+    if worst:
+        lines.append("  worst classified: " + ", ".join(
+            f"{Path(w['file']).name} ({w['true_label']} -> {w['predicted_label']}, {w['score']:.2f})" for w in worst
+        ))  # fmt: skip
     if report["skipped_videos"]:
         lines.append(f"  not scored: {len(report['skipped_videos'])} videos (listed in the report)")
     lines.append(f"report: {report['output_file']}")
+    if "predictions_csv" in report:
+        lines.append(f"per-video predictions: {report['predictions_csv']}")
     if "confusion_matrix_png" in report:
         lines.append(f"confusion matrix: {report['confusion_matrix_png']}, {report['confusion_matrix_csv']}")
     return "\n".join(lines)

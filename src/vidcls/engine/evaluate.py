@@ -22,7 +22,7 @@ from vidcls.data.dataset import ClipDataset
 from vidcls.data.discovery import LabelMaps
 from vidcls.data.layouts import LayoutOptions, load_dataset
 from vidcls.engine.batching import ClipCollator, prepare_pixels
-from vidcls.engine.metrics import accuracy_report, class_report
+from vidcls.engine.metrics import accuracy_report, class_report, video_predictions, worst_videos
 from vidcls.engine.predict import pick_device
 from vidcls.errors import DatasetError
 from vidcls.models.factory import load_trained
@@ -85,9 +85,10 @@ def evaluate(
     model.to(device)
     scored = _score_views(model, loader, input_name, spec, device, desc=f"evaluating {split}", quiet=rank > 0)
     unscored = _unscored(dataset, set(scored[2].tolist()), failure_log)
-    scored = (scored[0], scored[1], rank + world * scored[2])  # shard position -> position in the split
+    scored = (scored[0], scored[1], rank + world * scored[2])  # shard position -> an id unique in the split
+    files = {rank + world * i: str(record.path) for i, record in enumerate(dataset.records)}  # id -> its video
     if world > 1:
-        scored, unscored = _gather(scored, unscored, close=own_group)
+        scored, unscored, files = _gather(scored, unscored, files, close=own_group)
     logits, view_labels, video_index = scored
     if len(logits) == 0:
         raise DatasetError(f"no video of {data_dir}/{split} could be decoded; see the warnings above")
@@ -98,16 +99,20 @@ def evaluate(
     report.update(unscored, num_skipped_videos=len(unscored["skipped_videos"]))
     names = [model.config.id2label[i] for i in range(len(model.config.id2label))]
     report.update(class_report(logits, view_labels, video_index, names))
+    predictions = video_predictions(logits, view_labels, video_index, names, files)
+    report["worst_videos"] = worst_videos(predictions)
     if rank == 0:
-        _write_report(report, output_file, title=f"{Path(model_dir).name} on {split}")
+        _write_report(report, predictions, output_file, title=f"{Path(model_dir).name} on {split}")
     report["output_file"] = str(output_file)
     return report
 
 
-def _write_report(report: dict, output_file: Path, title: str) -> None:
-    """The JSON report, and the confusion matrix next to it as CSV and PNG (their paths go in the report)."""
+def _write_report(report: dict, predictions: list[dict], output_file: Path, title: str) -> None:
+    """The JSON report; next to it the per-video predictions as CSV and the confusion matrix as CSV and PNG
+    (their paths go in the report)."""
     names, matrix = report["labels"], np.array(report["confusion_matrix"])
     stem = output_file.with_suffix("")  # eval_test.json -> eval_test.confusion_matrix.csv: splits never clash
+    report["predictions_csv"] = str(write_predictions_csv(predictions, f"{stem}.predictions.csv"))
     report["confusion_matrix_csv"] = str(write_confusion_csv(matrix, names, f"{stem}.confusion_matrix.csv"))
     title = f"{title}: {report['num_videos']} videos, {report['views']} views"
     report["confusion_matrix_png"] = str(plot_confusion_matrix(matrix, names, f"{stem}.confusion_matrix.png", title))
@@ -131,18 +136,18 @@ def _process_group() -> tuple[int, int, bool]:
     return dist.get_rank(), world, started
 
 
-def _gather(scored: tuple, unscored: dict, close: bool) -> tuple[tuple, dict]:
-    """Every process's scores and unscored videos, merged (each process gets the whole result)."""
+def _gather(scored: tuple, unscored: dict, files: dict, close: bool) -> tuple[tuple, dict, dict]:
+    """Every process's scores, unscored videos and video files, merged (each process gets the whole result)."""
     import torch.distributed as dist
 
     parts = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, (scored, unscored))
+    dist.all_gather_object(parts, (scored, unscored, files))
     if close:
         dist.destroy_process_group()
-    kept = [part_scored for part_scored, _ in parts if len(part_scored[0])]  # a shard may have no video decoded
+    kept = [part[0] for part in parts if len(part[0][0])]  # a shard may have no video decoded
     merged = tuple(np.concatenate(arrays) for arrays in zip(*kept, strict=True)) if kept else scored
-    lists = {key: [entry for _, part in parts for entry in part[key]] for key in unscored}
-    return merged, lists
+    lists = {key: [entry for part in parts for entry in part[1][key]] for key in unscored}
+    return merged, lists, {video: file for part in parts for video, file in part[2].items()}
 
 
 def _score_views(model, loader, input_name: str, spec, device, desc: str, quiet: bool = False):
@@ -163,6 +168,17 @@ def _score_views(model, loader, input_name: str, spec, device, desc: str, quiet:
     if not logits:
         return np.zeros((0, 0)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return torch.cat(logits).numpy(), torch.cat(view_labels).numpy(), torch.cat(video_index).numpy()
+
+
+def write_predictions_csv(predictions: list[dict], path: str | Path) -> Path:
+    """One row per scored video: file, true_label, predicted_label, score, correct (full precision)."""
+    path = Path(path)
+    columns = ["file", "true_label", "predicted_label", "score", "correct"]
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(predictions)
+    return path
 
 
 def write_confusion_csv(matrix: np.ndarray, names: list[str], path: str | Path) -> Path:

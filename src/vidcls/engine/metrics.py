@@ -34,17 +34,47 @@ def video_scores(logits: np.ndarray, labels: np.ndarray, video_index: np.ndarray
 
 
 def accuracy_report(logits, labels, video_index) -> dict[str, float]:
-    """Top-1 and top-5 accuracy per video (``accuracy``, ``top5_accuracy``) and per clip (``clip_*``)."""
+    """Top-1 accuracy per video (``accuracy``) and per clip (``clip_accuracy``), and top-5 (``top5_accuracy``,
+    ``clip_top5_accuracy``) when there are more than 5 classes: with 5 or fewer it is always 1 and says nothing.
+    """
     logits, labels, video_index = np.asarray(logits), np.asarray(labels), np.asarray(video_index)
     _, scores, video_labels = video_scores(logits, labels, video_index)
-    return {
+    report = {
         "accuracy": float(_top_k_hits(scores, video_labels, 1).mean()),
-        "top5_accuracy": float(_top_k_hits(scores, video_labels, 5).mean()),
         "clip_accuracy": float(_top_k_hits(logits, labels, 1).mean()),
-        "clip_top5_accuracy": float(_top_k_hits(logits, labels, 5).mean()),
-        "num_videos": int(len(video_labels)),
-        "num_clips": int(len(labels)),
     }
+    if logits.shape[-1] > 5:
+        report["top5_accuracy"] = float(_top_k_hits(scores, video_labels, 5).mean())
+        report["clip_top5_accuracy"] = float(_top_k_hits(logits, labels, 5).mean())
+    return {**report, "num_videos": int(len(video_labels)), "num_clips": int(len(labels))}
+
+
+def video_predictions(logits, labels, video_index, names: list[str], files) -> list[dict]:
+    """One row per scored video: file, true and predicted label, the predicted score, and whether it was right.
+
+    ``files[i]`` (a list or dict) names video ``i`` of ``video_index``; ``true_score`` (the score given to the
+    true class) ranks mistakes: the lower it is, the worse the video was classified.
+    """
+    videos, scores, video_labels = video_scores(np.asarray(logits), np.asarray(labels), np.asarray(video_index))
+    predicted = scores.argmax(axis=1)
+    return [
+        {
+            "file": files[video],
+            "true_label": names[true],
+            "predicted_label": names[guess],
+            "score": float(row[guess]),
+            "true_score": float(row[true]),
+            "correct": bool(true == guess),
+        }
+        for video, row, true, guess in zip(
+            videos.tolist(), scores, video_labels.tolist(), predicted.tolist(), strict=True
+        )
+    ]
+
+
+def worst_videos(predictions: list[dict], limit: int = 10) -> list[dict]:
+    """The misclassified videos, worst first: the lowest score for their true class."""
+    return sorted((row for row in predictions if not row["correct"]), key=lambda row: row["true_score"])[:limit]
 
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
