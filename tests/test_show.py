@@ -13,7 +13,9 @@ def test_gif_shows_the_model_input(tmp_path, micro_config, capsys):
     model_dir = save_micro_model(micro_config, tmp_path / "model")
     video = write_numbered_video(tmp_path / "numbered.avi", num_frames=100, size=(64, 64))
     gif = tmp_path / "out" / "clip.gif"
-    assert main(["show", str(video), "--model_dir", str(model_dir), "--gif", str(gif), "--clip", "2"]) == 0
+    assert (
+        main(["show", str(video), "--model_dir", str(model_dir), "--gif", str(gif), "--clip", "2", "--scale", "1"]) == 0
+    )
     assert "clip 2 of 4, 4 frames of 16x16" in capsys.readouterr().out
 
     with Image.open(gif) as image:
@@ -34,3 +36,14 @@ def test_clip_out_of_range_names_the_valid_ones(tmp_path, micro_config, capsys):
         main(["show", str(video), "--model_dir", str(model_dir), "--gif", str(tmp_path / "x.gif"), "--clip", "4"]) == 2
     )
     assert "0 to 3" in capsys.readouterr().err
+
+
+def test_without_gif_writes_a_readable_gif_here(tmp_path, micro_config, capsys, monkeypatch):
+    model_dir = save_micro_model(micro_config, tmp_path / "model")
+    (tmp_path / "videos").mkdir()
+    video = write_numbered_video(tmp_path / "videos" / "numbered.avi", num_frames=60, size=(64, 64))
+    monkeypatch.chdir(tmp_path)
+    assert main(["show", str(video), "--model_dir", str(model_dir)]) == 0
+    assert "shown 14x larger" in capsys.readouterr().out  # 16 px clips -> 224 px, the size people can read
+    with Image.open(tmp_path / "numbered.clip0.gif") as image:
+        assert image.size == (224, 224)

@@ -7,6 +7,30 @@ import sys
 from pathlib import Path
 
 
+def curve_panels(log_history: list[dict]) -> list[tuple[str, str, list[tuple[list, list, str, str | None]]]]:
+    """The panels of ``training_curves.png`` that have data: ``(title, x label, [(xs, ys, style, legend)])``.
+
+    A panel is kept only with a line that has points, and a line only with points, so a short run (one logged
+    step, no evaluation yet) draws no empty axes and no legend entry for a missing line.
+    """
+
+    def series(entries: list[dict], x: str, y: str) -> tuple[list, list]:
+        kept = [e for e in entries if x in e and y in e]
+        return [e[x] for e in kept], [e[y] for e in kept]
+
+    train = [e for e in log_history if "loss" in e]
+    evals = [e for e in log_history if "eval_accuracy" in e]
+    panels = [
+        ("loss", "step", [(*series(train, "step", "loss"), ".-", "training loss"),
+                          (*series(evals, "step", "eval_loss"), "o-", "validation loss")]),
+        ("learning rate", "step", [(*series(train, "step", "learning_rate"), ".-", None)]),
+        ("validation accuracy", "epoch", [(*series(evals, "epoch", "eval_accuracy"), "o-", "per video"),
+                                          (*series(evals, "epoch", "eval_clip_accuracy"), "s--", "per clip")]),
+    ]  # fmt: skip
+    panels = [(title, xlabel, [line for line in lines if line[0]]) for title, xlabel, lines in panels]
+    return [panel for panel in panels if panel[2]]
+
+
 def plot_training_curves(log_history: list[dict], path: str | Path) -> Path:
     """Loss, learning rate and validation accuracy (per video and per clip) from the Trainer's log history."""
     import matplotlib
@@ -14,26 +38,18 @@ def plot_training_curves(log_history: list[dict], path: str | Path) -> Path:
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    train = [e for e in log_history if "loss" in e and "step" in e]
-    evals = [e for e in log_history if "eval_accuracy" in e]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    axes[0].plot([e["step"] for e in train], [e["loss"] for e in train], label="training loss")
-    if evals and "eval_loss" in evals[0]:
-        axes[0].plot([e["step"] for e in evals], [e["eval_loss"] for e in evals], "o-", label="validation loss")
-    axes[1].plot(
-        [e["step"] for e in train if "learning_rate" in e], [e["learning_rate"] for e in train if "learning_rate" in e]
-    )
-    axes[2].plot([e["epoch"] for e in evals], [e["eval_accuracy"] for e in evals], "o-", label="per video")
-    axes[2].plot([e["epoch"] for e in evals], [e["eval_clip_accuracy"] for e in evals], "s--", label="per clip")
-    for ax, title, xlabel in zip(
-        axes, ("loss", "learning rate", "validation accuracy"), ("step", "step", "epoch"), strict=True
-    ):
+    panels = curve_panels(log_history) or [("no metrics logged yet", "step", [])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (title, xlabel, lines) in zip(axes[0], panels, strict=True):
+        for xs, ys, style, label in lines:
+            ax.plot(xs, ys, style, label=label)  # every style has a marker: a single point still shows
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    axes[0].legend()
-    axes[2].legend()
-    axes[2].set_ylim(0, 1.02)
+        if any(label for *_, label in lines):
+            ax.legend()
+        if title == "validation accuracy":
+            ax.set_ylim(0, 1.02)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
