@@ -92,6 +92,8 @@ def test_tar_gz_dataset_is_extracted_once(tmp_path):
         ("/abs/evil.avi", tarfile.REGTYPE, "", "outside"),
         ("data/link.avi", tarfile.SYMTYPE, "/etc/passwd", "link member"),
         ("data/hard.avi", tarfile.LNKTYPE, "data/a.avi", "link member"),
+        ("data/sparse.avi", tarfile.GNUTYPE_SPARSE, "", "special member"),
+        ("data/fifo.avi", tarfile.FIFOTYPE, "", "special member"),
     ],
 )
 def test_hostile_archives_are_refused(tmp_path, name, kind, link, message):

@@ -117,8 +117,8 @@ def _extract(archive: Path, target: Path, stamp: dict, max_gb: float, max_member
             total = sum(member.size for member in members)
             _check_free_space(archive, target.parent, total + _BLOCK * len(members) + _DISK_MARGIN)
             logger.info("extracting %s (%d members, %.2f GB) to %s", archive, len(members), total / 1e9, target)
-            # tarfile writes exactly member.size bytes per file (sparse files included) and fails on a short
-            # stream, so the scanned total bounds what lands on the disk: no need to count again here.
+            # tarfile writes exactly member.size bytes per (non-sparse) file and fails on a short stream, so
+            # the scanned total bounds what lands on the disk: no need to count again here.
             tar.extractall(partial, members=members, filter="data")
         (partial / MARKER).write_text(json.dumps(stamp) + "\n")
         if target.exists():  # vidcls's own folder (its marker says so), from an older version of the archive
@@ -162,7 +162,7 @@ def _scan(archive: Path, tar: tarfile.TarFile, target: Path, max_gb: float, max_
 def _check_member(archive: Path, member: tarfile.TarInfo, target: Path) -> None:
     if member.issym() or member.islnk():
         raise DatasetError(f"{archive}: refusing link member {member.name!r} (links could point outside the dataset)")
-    if not (member.isfile() or member.isdir()):
+    if not (member.isfile() or member.isdir()) or member.issparse():  # a sparse map could write past its size
         raise DatasetError(f"{archive}: refusing special member {member.name!r}")
     destination = (target / member.name).resolve()
     if not destination.is_relative_to(target.resolve()):
