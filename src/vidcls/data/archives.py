@@ -111,6 +111,7 @@ def _read_marker(target: Path) -> dict | None:
 
 def _extract(archive: Path, target: Path, stamp: dict, max_gb: float, max_members: int) -> None:
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)  # left by a killed run whose pid this process now has
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = _scan(archive, tar, target, max_gb, max_members)
