@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import tarfile
 from pathlib import Path
 
 from conftest import BAD_VIDEOS, REAL_VIDEOS, write_numbered_video
@@ -156,3 +157,60 @@ def test_truncated_avi_is_an_error(tmp_path):
     cut.write_bytes(real[: len(real) * 3 // 10])
     report = validate_dataset({"train": [VideoRecord(cut, 0, "g")]}, LabelMaps.from_names(["A"]), SPEC, progress=False)
     assert errors_naming(report, cut)
+
+
+# --- archives and manifests through the command -----------------------------------------------------------------
+
+
+def make_archive(tmp_path: Path, archive: Path, top: str = "") -> Path:
+    """A .tar.gz of a small split-folder dataset of real videos, under ``top/`` inside the archive."""
+    source = make_videos(
+        tmp_path / "source",
+        {"train/A": {"a1.avi": (20, 25)}, "train/B": {"b1.avi": (21, 25)}, "val/A": {"a2.avi": (22, 25)}},
+    )
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname=top or ".")
+    return archive
+
+
+def test_check_archive_leaves_a_same_named_user_folder_alone(tmp_path, capsys):
+    mine = tmp_path / "X" / "train" / "A" / "a1.avi"  # the same path as a member of the archive
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"the user's own file")
+    archive = make_archive(tmp_path, tmp_path / "X.tar.gz", top="X")
+    assert main(["check", str(archive), *SPEC_FLAGS, "--num_workers", "0"]) == 0
+    assert mine.read_bytes() == b"the user's own file"
+    assert sorted(p.relative_to(tmp_path / "X").as_posix() for p in (tmp_path / "X").rglob("*")) == [
+        "train", "train/A", "train/A/a1.avi"
+    ]  # fmt: skip
+    assert f"data: {archive}, extracted to {tmp_path / 'X.tar.gz.extracted' / 'X'}" in capsys.readouterr().out
+
+
+def test_check_archive_named_only_a_suffix(tmp_path, capsys):
+    archive = make_archive(tmp_path, tmp_path / "arch" / ".tar.gz")
+    assert main(["check", str(archive), *SPEC_FLAGS, "--num_workers", "0"]) == 0
+    assert "OK: 3 videos" in capsys.readouterr().out
+
+
+def test_check_archive_limits_are_one_line_errors(tmp_path, capsys):
+    archive = make_archive(tmp_path, tmp_path / "data" / "d.tar.gz")
+    for flags, named in (
+        (["--max_extract_gb", "0.000001"], "--max_extract_gb 1e-06"),
+        (["--max_archive_members", "3"], "--max_archive_members 3"),
+    ):
+        assert main(["check", str(archive), *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(archive) in err and named in err, err
+        assert sorted(archive.parent.iterdir()) == [archive]
+
+
+def test_check_manifest_outside_paths_need_the_flag(tmp_path, capsys):
+    make_videos(tmp_path / "videos", {"A": {"a1.avi": (20, 25)}, "B": {"b1.avi": (21, 25)}})
+    manifest = tmp_path / "lists" / "all.csv"
+    manifest.parent.mkdir()
+    manifest.write_text("path,label,split\n../videos/A/a1.avi,A,train\n../videos/B/b1.avi,B,train\n")
+    assert main(["check", str(manifest), *SPEC_FLAGS, "--num_workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{manifest} line 2" in err and "--allow_outside_paths" in err, err
+    assert main(["check", str(manifest), *SPEC_FLAGS, "--num_workers", "0", "--allow_outside_paths"]) == 0

@@ -157,6 +157,19 @@ def test_bad_layout_flags(flags, message):
         LayoutOptions.from_flags(*flags)
 
 
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"max_extract_gb": 0}, "--max_extract_gb 0: expected a size in GB above 0"),
+        ({"max_extract_gb": float("nan")}, "--max_extract_gb nan"),
+        ({"max_archive_members": 0}, "--max_archive_members 0: expected a count of 1 or more"),
+    ],
+)
+def test_bad_archive_limits(limits, message):
+    with pytest.raises(ConfigError, match=message):
+        LayoutOptions.from_flags(None, None, 1, 0, **limits)
+
+
 # --- official UCF101 and HMDB51 lists ---------------------------------------------------------------------------
 
 
@@ -228,7 +241,7 @@ def test_csv_manifest_with_splits_groups_and_segments(tmp_path):
         f"{tmp_path / 'videos/b.mp4'},Run,actor2,,,val\n"
         "../videos/c.mp4,Jump,,,,test\n"
     )
-    dataset = load_dataset(manifest)
+    dataset = load_dataset(manifest, LayoutOptions(allow_outside_paths=True))  # videos outside meta/: allowed
     train = dataset.splits["train"]
     assert [(r.label, r.group, r.start, r.end) for r in train] == [(0, "actor1", 0.0, 2.5), (1, "actor1", 2.5, None)]
     assert train[0].path.resolve() == (tmp_path / "videos/a.mp4").resolve()
@@ -280,6 +293,32 @@ def test_bad_manifest_rows_are_one_line_errors(tmp_path, suffix, content, parts)
     assert_one_line(err, f"manifest{suffix}", *parts)
 
 
+@pytest.mark.parametrize("how", ["dots", "absolute", "symlink"])
+def test_local_manifest_paths_outside_its_folder_need_the_flag(tmp_path, how):
+    secret = touch(tmp_path, "elsewhere/secret.mp4") / "elsewhere/secret.mp4"
+    data = touch(tmp_path / "data", "ok.mp4", "ok2.mp4")
+    path = {"dots": "../elsewhere/secret.mp4", "absolute": str(secret), "symlink": "link.mp4"}[how]
+    if how == "symlink":
+        (data / "link.mp4").symlink_to(secret)  # inside by name, outside once resolved
+    manifest = data / "list.csv"
+    manifest.write_text(f"path,label\nok.mp4,A\n{path},B\nok2.mp4,B\n")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(manifest)
+    assert_one_line(err, f"{manifest} line 3", path, f"outside {data}", "--allow_outside_paths")
+    dataset = load_dataset(manifest, LayoutOptions(split_ratios=(0.4, 0.3, 0.3), allow_outside_paths=True))
+    assert sum(map(len, dataset.splits.values())) == 3
+
+
+def test_huggingface_video_folder_paths_outside_need_the_flag(tmp_path):
+    touch(tmp_path, "outside.mp4", "data/train/A/a.mp4", "data/train/B/b.mp4")
+    (tmp_path / "data/metadata.jsonl").write_text(
+        '{"file_name": "train/A/a.mp4", "label": "A"}\n{"file_name": "../outside.mp4", "label": "B"}\n'
+    )
+    with pytest.raises(DatasetError) as err:
+        load_dataset(tmp_path / "data")
+    assert_one_line(err, "metadata.jsonl line 2", "../outside.mp4", "--allow_outside_paths")
+
+
 def test_huggingface_video_folder(tmp_path):
     touch(tmp_path, *(f"{s}/{c}{i}.mp4" for s in ("train", "test") for c in "AB" for i in range(2)))
     rows = [f"{s}/{c}{i}.mp4,{c},anything" for s in ("train", "test") for c in "AB" for i in range(2)]
@@ -307,7 +346,38 @@ def make_archive(tmp_path: Path) -> Path:
 def test_archive_with_a_manifest_at_its_top(tmp_path):
     dataset = load_dataset(make_archive(tmp_path), LayoutOptions(split_ratios=(0.5, 0.25, 0.25)))
     assert sum(map(len, dataset.splits.values())) == 12
-    assert (tmp_path / "clips" / ".vidcls_extracted").exists()
+    assert (tmp_path / "clips.tar.gz.extracted" / ".vidcls_extracted").exists()
+
+
+@pytest.mark.parametrize(
+    ("listing", "rows"),
+    [
+        ("metadata.csv", "file_name,label\nvideos/A0.mp4,A\n../secret.mp4,B\n"),
+        ("metadata.jsonl", '{"file_name": "videos/A0.mp4", "label": "A"}\n{"file_name": "SECRET", "label": "B"}\n'),
+        ("ucfTrainTestlist/trainlist01.txt", "videos/A0.mp4 1\n../secret.mp4 2\n"),
+        ("list.csv", "path,label\nvideos/A0.mp4,A\n../secret.mp4,B\n"),  # read from the extracted folder
+    ],
+)
+def test_archive_listings_never_reach_outside_the_archive(tmp_path, listing, rows):
+    secret = touch(tmp_path, "secret.mp4") / "secret.mp4"  # exists, next to the archive
+    source = touch(tmp_path / "src", "videos/A0.mp4", "videos/B0.mp4", "other/C0.mp4")
+    (source / listing).parent.mkdir(parents=True, exist_ok=True)
+    (source / listing).write_text(rows.replace("SECRET", str(secret)))
+    if listing.startswith("ucf"):
+        (source / "ucfTrainTestlist/classInd.txt").write_text("1 A\n2 B\n")
+        (source / "ucfTrainTestlist/testlist01.txt").write_text("videos/B0.mp4\n")
+    archive = tmp_path / "clips.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname=".")
+    data = archive
+    if listing == "list.csv":
+        load_dataset(archive, LayoutOptions(split_ratios=(0.4, 0.3, 0.3)))  # class folders: extracts it
+        data = tmp_path / "clips.tar.gz.extracted" / listing
+    for allow in (False, True):  # the flag is for the user's own files, not for what an archive lists
+        with pytest.raises(DatasetError) as err:
+            load_dataset(data, LayoutOptions(allow_outside_paths=allow))
+        line = 3 if listing.endswith(".csv") else 2  # a CSV's header is its line 1
+        assert_one_line(err, f"{Path(listing).name} line {line}", "outside", "clips.tar.gz")
 
 
 def test_hub_archive_is_downloaded_then_read(tmp_path, monkeypatch):
@@ -368,3 +438,38 @@ def test_train_and_evaluate_take_layout_flags(tmp_path, motion_data, micro_confi
     capsys.readouterr()
     assert main(["evaluate", *args, "--split_ratios", "0.5,0.5"]) == 2
     assert "--split_ratios" in capsys.readouterr().err
+
+
+def test_train_leaves_a_same_named_user_folder_alone(tmp_path, motion_data, micro_config):
+    from vidcls.cli import main
+
+    mine = tmp_path / "motion" / "train" / "notes.txt"  # beside X.tar.gz, named like the archive's member
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"the user's own notes")
+    archive = tmp_path / "motion.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(motion_data, arcname="motion")
+        info = tarfile.TarInfo("motion/train/notes.txt")
+        tar.addfile(info)  # empty: would truncate the user's file if extracted over it
+    code = main(
+        ["train", "--data_dir", str(archive), "--config_name", str(micro_config), "--output_dir", str(tmp_path / "m"),
+         "--sample_rate", "2", "--max_steps", "1", "--dataloader_num_workers", "0",
+         "--dataloader_persistent_workers", "false"]
+    )  # fmt: skip
+    assert code == 0
+    assert mine.read_bytes() == b"the user's own notes" and sorted(mine.parent.iterdir()) == [mine]
+    assert (tmp_path / "motion.tar.gz.extracted/motion/train/notes.txt").read_bytes() == b""
+
+
+def test_train_arguments_carry_the_archive_and_manifest_flags(tmp_path):
+    from transformers import HfArgumentParser
+
+    from vidcls.engine.arguments import DataArguments
+
+    flags = ["--data_dir", "d", "--max_extract_gb", "0.5", "--max_archive_members", "9", "--allow_outside_paths"]
+    (data_args,) = HfArgumentParser(DataArguments).parse_args_into_dataclasses(flags)
+    assert LayoutOptions.from_args(data_args) == LayoutOptions(
+        max_extract_gb=0.5, max_archive_members=9, allow_outside_paths=True
+    )
+    (defaults,) = HfArgumentParser(DataArguments).parse_args_into_dataclasses(["--data_dir", "d"])
+    assert LayoutOptions.from_args(defaults) == LayoutOptions()

@@ -13,7 +13,7 @@ from pathlib import Path
 from vidcls.cli.layout_flags import add_layout_arguments, layout_options
 from vidcls.config import ClipSpec
 from vidcls.data.discovery import SPLITS, LabelMaps, VideoRecord
-from vidcls.data.layouts import LayoutOptions, load_dataset
+from vidcls.data.layouts import DatasetSplits, LayoutOptions, load_dataset
 from vidcls.data.validate import ValidationReport, validate_dataset
 
 DEFAULTS = ClipSpec()
@@ -42,8 +42,18 @@ def discover_splits(
 ) -> tuple[dict[str, list[VideoRecord]], LabelMaps]:
     """Records of every split in any layout vidcls train reads, with leaking groups kept for the report."""
     dataset = load_dataset(data_dir, layout or LayoutOptions(), allow_leakage=True)
+    return ordered_splits(dataset), dataset.labels
+
+
+def ordered_splits(dataset: DatasetSplits) -> dict[str, list[VideoRecord]]:
     ordered = sorted(dataset.splits, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))  # train first
-    return {split: dataset.splits[split] for split in ordered}, dataset.labels
+    return {split: dataset.splits[split] for split in ordered}
+
+
+def format_source(dataset: DatasetSplits) -> str:
+    """Where the data was read from: an archive's line says where its contents went."""
+    extracted = f", extracted to {dataset.extracted_to}" if dataset.extracted_to else ""
+    return f"data: {dataset.source}{extracted} ({dataset.layout})"
 
 
 def format_environment(env: dict[str, str]) -> str:
@@ -85,8 +95,9 @@ def format_report(report: ValidationReport, strict: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     spec = ClipSpec(num_frames=args.num_frames, sample_rate=args.sample_rate, eval_clips=args.eval_clips)
-    splits, labels = discover_splits(args.data_dir, layout_options(args))
-    report = validate_dataset(splits, labels, spec, num_workers=args.num_workers)
+    dataset = load_dataset(args.data_dir, layout_options(args), allow_leakage=True)
+    report = validate_dataset(ordered_splits(dataset), dataset.labels, spec, num_workers=args.num_workers)
+    print(format_source(dataset))
     print(format_report(report, strict=args.strict))
     passed = report.ok and not (args.strict and report.warnings)
     if args.json_report:

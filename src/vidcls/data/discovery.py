@@ -1,18 +1,23 @@
 """Dataset discovery: the guide's ``DATA/{train,val,test}/<Class>/<video>`` layout -> labelled records.
 
 Labels are the sorted class folder names of the training split. A dataset may also be given as a
-``.tar.gz`` archive of that layout, extracted once next to it, refusing members that would escape the
-target folder or are links.
+``.tar.gz`` archive of that layout, extracted once into ``<archive>.extracted/`` beside it (archives.py).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidcls.data.archives import (
+    DEFAULT_MAX_ARCHIVE_MEMBERS,
+    DEFAULT_MAX_EXTRACT_GB,
+    MARKER,
+    extract_archive,
+    is_archive,
+)
 from vidcls.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -77,51 +82,35 @@ def scan_split(split_dir: Path) -> dict[str, list[Path]]:
     return classes
 
 
-def extract_archive(archive: Path) -> Path:
-    """Extract a ``.tar.gz`` dataset once, next to the archive, and return the folder holding its splits."""
-    target = archive.with_name(archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz"))
-    done_marker = target / ".vidcls_extracted"
-    if not done_marker.exists():
-        logger.info("extracting %s to %s", archive, target)
-        try:
-            with tarfile.open(archive, "r:*") as tar:
-                members = tar.getmembers()
-                for member in members:
-                    _check_member(archive, member, target)
-                tar.extractall(target, members=members, filter="data")
-        except (tarfile.TarError, OSError) as err:
-            raise DatasetError(f"{archive}: cannot extract archive ({err})") from err
-        done_marker.touch()
-    # Archives often wrap the splits in one top folder (UCF101_subset/train/...); a manifest or list file
-    # next to that folder means the archive's top level is the dataset, so keep it.
-    children = [p for p in target.iterdir() if p != done_marker]
-    if not any((target / s).is_dir() for s in SPLITS) and len(children) == 1 and children[0].is_dir():
-        return children[0]
-    return target
-
-
-def _check_member(archive: Path, member: tarfile.TarInfo, target: Path) -> None:
-    if member.issym() or member.islnk():
-        raise DatasetError(f"{archive}: refusing link member {member.name!r} (links could point outside the dataset)")
-    if not (member.isfile() or member.isdir()):
-        raise DatasetError(f"{archive}: refusing special member {member.name!r}")
-    destination = (target / member.name).resolve()
-    if not destination.is_relative_to(target.resolve()):
-        raise DatasetError(f"{archive}: refusing member {member.name!r}, which would be written outside {target}")
-
-
-def resolve_data_dir(data_dir: str | Path) -> Path:
-    """A dataset folder, or a ``.tar.gz`` archive of one (extracted once)."""
+def resolve_data_dir(
+    data_dir: str | Path,
+    *,
+    max_extract_gb: float = DEFAULT_MAX_EXTRACT_GB,
+    max_archive_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS,
+) -> Path:
+    """A dataset folder, or the folder holding the dataset of a ``.tar.gz`` archive (extracted once, within limits)."""
     path = Path(data_dir)
     if not path.exists():
         raise DatasetError(f"--data_dir {path} does not exist")
     if path.is_file():
-        if path.name.endswith((".tar.gz", ".tgz", ".tar")):
-            return extract_archive(path)
+        if is_archive(path):
+            folder = extract_archive(path, max_extract_gb=max_extract_gb, max_archive_members=max_archive_members)
+            return _dataset_in(folder)
         raise DatasetError(
             f"--data_dir {path} is a file; pass a dataset folder, a .tar.gz archive or a .csv/.jsonl manifest"
         )
     return path
+
+
+def _dataset_in(folder: Path) -> Path:
+    """The dataset in an extracted archive: its one top folder if it has only that (UCF101_subset/train/...).
+
+    A manifest or list file next to that folder means the archive's top level is the dataset, so it is kept.
+    """
+    children = [p for p in folder.iterdir() if p.name != MARKER]
+    if not any((folder / s).is_dir() for s in SPLITS) and len(children) == 1 and children[0].is_dir():
+        return children[0]
+    return folder
 
 
 def load_split(

@@ -1,17 +1,17 @@
 """Dataset archives on the Hugging Face Hub: ``hf://datasets/<owner>/<repo>[@revision]/<path>.tar.gz``.
 
-The archive is downloaded once into the Hugging Face cache (``HF_HUB_CACHE``); discovery then extracts it
-safely next to the cached file, once.
+The archive is downloaded once into the Hugging Face cache (``HF_HUB_CACHE``); archives.py then extracts it
+safely next to the cached file, once, and what it lists must stay inside it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from vidcls.data.archives import ARCHIVE_SUFFIXES
 from vidcls.errors import DatasetError, MissingDependency
 
 HF_DATASETS = "hf://datasets/"
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 _EXAMPLE = "hf://datasets/sayakpaul/ucf101-subset/UCF101_subset.tar.gz"
 
 

@@ -9,9 +9,11 @@ manifest. A folder is read as the first of these that fits:
 4. ``train/``, ``val/``, ``test/`` folders of class folders: the guide's layout (discovery.py).
 5. Class folders only: split by group with ``split_ratios``.
 
-Data without splits (5, or a manifest without a split column) is split by group; the official lists have
-no validation split, so one is carved out of their training split by group. Labels are the sorted class
-names of the training split (of all videos when no split is given).
+Archives are extracted within limits (archives.py), and the videos that manifests and split lists name must
+lie in the dataset's folder (manifest.PathScope). Data without splits (5, or a manifest without a split
+column) is split by group; the official lists have no validation split, so one is carved out of their
+training split by group. Labels are the sorted class names of the training split (of all videos when no
+split is given).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from vidcls.data.archives import DEFAULT_MAX_ARCHIVE_MEMBERS, DEFAULT_MAX_EXTRACT_GB
 from vidcls.data.discovery import SPLITS, UCF_GROUP, LabelMaps, VideoRecord, check_group_leakage, resolve_data_dir
 from vidcls.data.discovery import scan_split as scan_classes
 from vidcls.data.hub import fetch_from_hub
-from vidcls.data.manifest import HF_METADATA, MANIFEST_SUFFIXES, ManifestRow, read_manifest
+from vidcls.data.manifest import HF_METADATA, MANIFEST_SUFFIXES, ManifestRow, PathScope, read_manifest
 from vidcls.data.split_lists import find_list_folder, is_hmdb51_list, is_ucf101_list, read_hmdb51, read_ucf101
 from vidcls.errors import ConfigError, DatasetError
 
@@ -45,17 +48,25 @@ LAYOUT_FLAG_HELP = {
     "never cross splits). Unset: UCF101's _gNN_ names, else one group per video.",
     "fold": "Which official UCF101/HMDB51 split list to use (1-3).",
     "split_seed": "Seed of the split by group; pass evaluate the same value as train.",
+    "max_extract_gb": "Most a .tar.gz dataset may expand to, in GB; a larger one is refused before anything is "
+    "written.",
+    "max_archive_members": "Most files and folders a .tar.gz dataset may hold.",
+    "allow_outside_paths": "Let a local manifest (.csv/.jsonl, metadata.csv) or split list name videos outside "
+    "its folder (../ or absolute paths, symlinks); what an archive lists must always stay inside it.",
 }
 
 
 @dataclass(frozen=True)
 class LayoutOptions:
-    """How to split data that comes without splits, and which official split list to read."""
+    """How to split data that comes without splits, which official split list to read, and what may be read."""
 
     split_ratios: tuple[float, float, float] | None = None  # train, val, test; None: DEFAULT_SPLIT_RATIOS
     group_pattern: str | None = None  # regex whose first group is the group id
     fold: int = 1  # which official split list
     seed: int = 0
+    max_extract_gb: float = DEFAULT_MAX_EXTRACT_GB  # archives: total size of the members
+    max_archive_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS
+    allow_outside_paths: bool = False  # local manifests and lists may name videos outside their folder
 
     def __post_init__(self):
         ratios = self.split_ratios
@@ -74,9 +85,36 @@ class LayoutOptions:
                 raise ConfigError(f"--group_pattern {self.group_pattern!r} needs a (group), e.g. '_g(\\d+)_'")
         if self.fold < 1:
             raise ConfigError(f"--fold {self.fold}: split lists are numbered from 1")
+        if not 0 < self.max_extract_gb < float("inf"):
+            raise ConfigError(f"--max_extract_gb {self.max_extract_gb}: expected a size in GB above 0, e.g. 50")
+        if self.max_archive_members < 1:
+            raise ConfigError(f"--max_archive_members {self.max_archive_members}: expected a count of 1 or more")
 
     @classmethod
-    def from_flags(cls, split_ratios: str | None, group_pattern: str | None, fold: int, split_seed: int):
+    def from_args(cls, args) -> LayoutOptions:
+        """Options from parsed flags named like the layout flags (argparse's Namespace, train's DataArguments)."""
+        return cls.from_flags(
+            args.split_ratios,
+            args.group_pattern,
+            args.fold,
+            args.split_seed,
+            max_extract_gb=args.max_extract_gb,
+            max_archive_members=args.max_archive_members,
+            allow_outside_paths=args.allow_outside_paths,
+        )
+
+    @classmethod
+    def from_flags(
+        cls,
+        split_ratios: str | None,
+        group_pattern: str | None,
+        fold: int,
+        split_seed: int,
+        *,
+        max_extract_gb: float = DEFAULT_MAX_EXTRACT_GB,
+        max_archive_members: int = DEFAULT_MAX_ARCHIVE_MEMBERS,
+        allow_outside_paths: bool = False,
+    ):
         """Options from the command-line flags; ``split_ratios`` is text like "0.7,0.15,0.15"."""
         ratios = None
         if split_ratios:
@@ -86,7 +124,8 @@ class LayoutOptions:
                 raise ConfigError(
                     f"--split_ratios {split_ratios!r}: expected three numbers, e.g. 0.7,0.15,0.15"
                 ) from err
-        return cls(ratios, group_pattern or None, fold, split_seed)
+        limits = (max_extract_gb, max_archive_members, allow_outside_paths)
+        return cls(ratios, group_pattern or None, fold, split_seed, *limits)
 
 
 @dataclass(frozen=True)
@@ -97,6 +136,7 @@ class DatasetSplits:
     labels: LabelMaps
     source: str = ""
     layout: str = ""
+    extracted_to: Path | None = None  # the folder read, when ``source`` is an archive
 
     def records(self, split: str, flag: str) -> list[VideoRecord]:
         """The records of ``split``; ``flag`` is the option that chose it, named in the error."""
@@ -126,8 +166,8 @@ def load_dataset(
     Raises:
         DatasetError: the data cannot be read, or a group of clips would be in two splits.
     """
-    root = _local_path(source)
-    layout, rows = _read_layout(root, options)
+    root, scope = _local_path(source, options)
+    layout, rows = _read_layout(root, options, scope)
     rows = {split: [_with_group(row, options.group_pattern) for row in found] for split, found in rows.items()}
     labels = _label_maps(rows, labels, root)
     layout, rows = _fill_splits(layout, rows, options, root)
@@ -140,32 +180,40 @@ def load_dataset(
         check_group_leakage(splits)
     counts = ", ".join(f"{len(records)} {split}" for split, records in splits.items())
     logger.info("%s: %s, %d classes, %s videos", root, layout, len(labels.names), counts)
-    return DatasetSplits(splits, labels, str(source), layout)
+    extracted_to = root if scope.archive is not None and root != Path(source) else None
+    return DatasetSplits(splits, labels, str(source), layout, extracted_to)
 
 
-def _local_path(source: str | Path) -> Path:
-    """A local folder or manifest file: downloads hf:// archives and extracts archives (each once)."""
+def _local_path(source: str | Path, options: LayoutOptions) -> tuple[Path, PathScope]:
+    """The local folder or manifest to read, and where the videos it lists must lie.
+
+    hf:// archives are downloaded and archives extracted, each once.
+    """
     path = fetch_from_hub(str(source)) if str(source).startswith("hf://") else Path(source)
     if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
-        return path
-    return resolve_data_dir(path)
+        return path, PathScope.of(path.parent, options.allow_outside_paths)
+    limits = {"max_extract_gb": options.max_extract_gb, "max_archive_members": options.max_archive_members}
+    root = resolve_data_dir(path, **limits)
+    return root, PathScope.of(root, options.allow_outside_paths)
 
 
-def _read_layout(root: Path, options: LayoutOptions) -> tuple[str, dict[str | None, list[ManifestRow]]]:
+def _read_layout(
+    root: Path, options: LayoutOptions, scope: PathScope
+) -> tuple[str, dict[str | None, list[ManifestRow]]]:
     """(layout name, rows by split; the key None holds rows that need splitting)."""
     if root.is_file():
-        return "manifest", read_manifest(root)
+        return "manifest", read_manifest(root, scope)
     metadata = [root / name for name in HF_METADATA if (root / name).is_file()]
     if metadata:
-        return "Hugging Face video folder", read_manifest(metadata[0])
+        return "Hugging Face video folder", read_manifest(metadata[0], scope)
     if ucf_lists := find_list_folder(root, is_ucf101_list):
-        return OFFICIAL_LISTS[0], read_ucf101(root, ucf_lists, options.fold)
+        return OFFICIAL_LISTS[0], read_ucf101(root, ucf_lists, options.fold, scope)
     if hmdb_lists := find_list_folder(root, is_hmdb51_list):
-        return OFFICIAL_LISTS[1], read_hmdb51(root, hmdb_lists, options.fold)
+        return OFFICIAL_LISTS[1], read_hmdb51(root, hmdb_lists, options.fold, scope)
     if options.fold != 1:
         raise DatasetError(f"--fold {options.fold}: {root} has no UCF101/HMDB51 split lists; drop the flag")
     if any((root / split).is_dir() for split in SPLITS):
-        return "split folders", _split_folders(root)
+        return "split folders", _split_folders(root, scope)
     rows = _class_folders(root)
     if len({row.label for row in rows}) < 2:
         raise DatasetError(
@@ -175,13 +223,13 @@ def _read_layout(root: Path, options: LayoutOptions) -> tuple[str, dict[str | No
     return "class folders", {None: rows}
 
 
-def _split_folders(root: Path) -> dict[str | None, list[ManifestRow]]:
+def _split_folders(root: Path, scope: PathScope) -> dict[str | None, list[ManifestRow]]:
     """Every folder of class folders (or with a Hugging Face metadata file) next to train/val/test is a split."""
     rows = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         metadata = [folder / name for name in HF_METADATA if (folder / name).is_file()]
         if metadata:
-            rows[folder.name] = [row for found in read_manifest(metadata[0]).values() for row in found]
+            rows[folder.name] = [row for found in read_manifest(metadata[0], scope).values() for row in found]
         elif any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir()):
             rows[folder.name] = _class_folders(folder)
     return rows

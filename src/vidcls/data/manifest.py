@@ -1,9 +1,10 @@
 """Manifest files: one row per video, ``path,label[,group][,start,end][,split]``, as CSV or JSON Lines.
 
 A CSV manifest has a header row; a JSONL manifest has one object per line with those keys. Paths are
-relative to the manifest's folder (absolute paths are kept). ``start``/``end`` (seconds) restrict a row to a
-segment of its video. A Hugging Face ``datasets`` video folder is the same thing: a ``metadata.csv`` or
-``metadata.jsonl`` whose ``file_name`` column holds the path and whose other columns may carry anything.
+relative to the manifest's folder, or absolute; once symlinks are resolved they must lie inside the dataset's
+folder (``PathScope``). ``start``/``end`` (seconds) restrict a row to a segment of its video. A Hugging Face
+``datasets`` video folder is the same thing: a ``metadata.csv`` or ``metadata.jsonl`` whose ``file_name``
+column holds the path and whose other columns may carry anything.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from vidcls.data.archives import extracted_from
 from vidcls.data.discovery import SPLITS
 from vidcls.errors import DatasetError
 
@@ -34,17 +37,60 @@ class ManifestRow:
     end: float | None = None
 
 
-def read_manifest(manifest: Path) -> dict[str | None, list[ManifestRow]]:
+@dataclass(frozen=True)
+class PathScope:
+    """The folder that the videos a manifest (or split list) names must lie in, symlinks resolved.
+
+    A listing from an archive may only name the archive's own files, always: it could otherwise make vidcls
+    read any file on the machine. The user's own listings may name videos elsewhere with --allow_outside_paths.
+    """
+
+    folder: Path
+    archive: Path | None = None  # the archive that ``folder`` was extracted from
+    allow_outside: bool = False
+
+    @classmethod
+    def of(cls, folder: Path, allow_outside: bool = False) -> PathScope:
+        """The whole extracted folder when ``folder`` lies in one vidcls extracted, else ``folder`` itself."""
+        if extracted := extracted_from(folder):
+            return cls(*extracted)
+        return cls(folder, None, allow_outside)
+
+    @cached_property
+    def _resolved(self) -> Path:  # once, not per row of a long manifest
+        return self.folder.resolve()
+
+    def check(self, path: Path, listed: str, where: str) -> None:
+        """Refuse ``path`` (written ``listed`` at ``where``, e.g. "list.csv line 3") if it resolves outside."""
+        if self.allow_outside or path.resolve().is_relative_to(self._resolved):
+            return
+        if self.archive is not None:
+            raise DatasetError(
+                f"{where}: {listed!r} is outside {self.folder}, the folder extracted from {self.archive}; "
+                "an archive may only list its own files"
+            )
+        raise DatasetError(
+            f"{where}: {listed!r} is outside {self.folder} (it resolves to {path.resolve()}); move the video into "
+            "that folder, or pass --allow_outside_paths if you trust this list"
+        )
+
+
+def read_manifest(manifest: Path, scope: PathScope | None = None) -> dict[str | None, list[ManifestRow]]:
     """Rows of a manifest by split; the key is None for every row when the manifest has no split column.
 
+    Args:
+        manifest: a .csv or .jsonl file.
+        scope: where its videos must lie; by default, in the manifest's folder.
+
     Raises:
-        DatasetError: naming the manifest and line, for a bad header, value or missing video.
+        DatasetError: naming the manifest and line, for a bad header, value, missing video or path outside.
     """
+    scope = scope or PathScope.of(manifest.parent)
     hf_folder = manifest.name in HF_METADATA
     raw_rows = _csv_rows(manifest) if manifest.suffix.lower() == ".csv" else _jsonl_rows(manifest)
     rows: dict[str | None, list[ManifestRow]] = {}
     for line, raw in raw_rows:
-        split, row = _parse_row(manifest, line, raw, hf_folder)
+        split, row = _parse_row(manifest, line, raw, hf_folder, scope)
         rows.setdefault(split, []).append(row)
     if not rows:
         raise DatasetError(f"{manifest} has no rows; add one line per video: {_FORMAT}")
@@ -99,13 +145,16 @@ def _check_columns(manifest: Path, line: int, names: list[str], hf_folder: bool)
         raise DatasetError(f"{manifest} line {line}: {found} column(s); expected {expected}")
 
 
-def _parse_row(manifest: Path, line: int, raw: dict, hf_folder: bool) -> tuple[str | None, ManifestRow]:
+def _parse_row(
+    manifest: Path, line: int, raw: dict, hf_folder: bool, scope: PathScope
+) -> tuple[str | None, ManifestRow]:
     where = f"{manifest} line {line}"
     relative = _text(raw.get("file_name" if hf_folder else "path"))
     label = _text(raw.get("label"))
     if not relative or not label:
         raise DatasetError(f"{where}: empty {'path' if not relative else 'label'}; every row needs a path and a label")
     path = manifest.parent / relative
+    scope.check(path, relative, where)
     if not path.is_file():
         raise DatasetError(f"{where}: video {relative!r} not found at {path}; paths are relative to the manifest")
     start, end = _seconds(where, raw, "start"), _seconds(where, raw, "end")

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import NoReturn
 
-from vidcls.data.manifest import ManifestRow
+from vidcls.data.manifest import ManifestRow, PathScope
 from vidcls.errors import DatasetError
 
 HMDB_LIST = re.compile(r"^(?P<label>.+)_test_split(?P<fold>\d+)\.txt$")
@@ -37,19 +37,25 @@ def is_hmdb51_list(path: Path) -> bool:
     return HMDB_LIST.match(path.name) is not None
 
 
-def read_ucf101(root: Path, list_dir: Path, fold: int) -> dict[str, list[ManifestRow]]:
-    """UCF101 fold ``fold`` -> {"train": rows, "test": rows}; videos are found next to the list folder."""
+def read_ucf101(root: Path, list_dir: Path, fold: int, scope: PathScope | None = None) -> dict[str, list[ManifestRow]]:
+    """UCF101 fold ``fold`` -> {"train": rows, "test": rows}; videos are found next to the list folder.
+
+    ``scope`` is where the listed videos must lie (by default, in ``root``).
+    """
+    scope = scope or PathScope.of(root)
     classes = dict(fields for _, fields in _lines(list_dir / "classInd.txt", "<index> <Class>", parts=2))
     rows = {}
     for split in ("train", "test"):
         list_file = _fold_file(list_dir, f"{split}list{fold:02d}.txt", fold, "*list*.txt")
         entries = _lines(list_file, "<Class>/<video> [<class index>]", parts=(1, 2))
         videos = _video_root(root, list_dir, list_file, entries[0][1][0])
-        rows[split] = [_ucf_row(list_file, line, entry, classes, videos) for line, entry in entries]
+        rows[split] = [_ucf_row(list_file, line, entry, classes, videos, scope) for line, entry in entries]
     return rows
 
 
-def _ucf_row(list_file: Path, line: int, entry: list[str], classes: dict[str, str], videos: Path) -> ManifestRow:
+def _ucf_row(
+    list_file: Path, line: int, entry: list[str], classes: dict[str, str], videos: Path, scope: PathScope
+) -> ManifestRow:
     relative = entry[0]
     if len(entry) == 2:
         label = classes.get(entry[1])
@@ -60,11 +66,15 @@ def _ucf_row(list_file: Path, line: int, entry: list[str], classes: dict[str, st
         found = f"class folder {relative.split('/')[0]!r}"
     if label is None:
         raise DatasetError(f"{list_file} line {line}: {found} is not in classInd.txt; use the lists of one release")
-    return ManifestRow(_existing(videos / relative, list_file, line), label)
+    return ManifestRow(_existing(videos, relative, list_file, line, scope), label)
 
 
-def read_hmdb51(root: Path, list_dir: Path, fold: int) -> dict[str, list[ManifestRow]]:
-    """HMDB51 fold ``fold`` -> {"train": rows, "test": rows}; videos are ``<root>/<class>/<video>``."""
+def read_hmdb51(root: Path, list_dir: Path, fold: int, scope: PathScope | None = None) -> dict[str, list[ManifestRow]]:
+    """HMDB51 fold ``fold`` -> {"train": rows, "test": rows}; videos are ``<root>/<class>/<video>``.
+
+    ``scope`` is where the listed videos must lie (by default, in ``root``).
+    """
+    scope = scope or PathScope.of(root)
     list_files = sorted(p for p in list_dir.iterdir() if (m := HMDB_LIST.match(p.name)) and int(m["fold"]) == fold)
     if not list_files:
         _missing_fold(list_dir, f"<class>_test_split{fold}.txt", fold, "*_test_split*.txt")
@@ -77,7 +87,8 @@ def read_hmdb51(root: Path, list_dir: Path, fold: int) -> dict[str, list[Manifes
                 raise DatasetError(f"{list_file} line {line}: {usage!r} is not 0 (unused), 1 (train) or 2 (test)")
             videos = videos or _video_root(root, list_dir, list_file, f"{label}/{name}")
             if usage != "0":
-                rows[HMDB_SPLITS[usage]].append(ManifestRow(_existing(videos / label / name, list_file, line), label))
+                row = ManifestRow(_existing(videos, f"{label}/{name}", list_file, line, scope), label)
+                rows[HMDB_SPLITS[usage]].append(row)
     return rows
 
 
@@ -127,7 +138,9 @@ def _video_root(root: Path, list_dir: Path, list_file: Path, first_video: str) -
     )
 
 
-def _existing(path: Path, list_file: Path, line: int) -> Path:
+def _existing(videos: Path, relative: str, list_file: Path, line: int, scope: PathScope) -> Path:
+    path = videos / relative
+    scope.check(path, relative, f"{list_file} line {line}")
     if not path.is_file():
         raise DatasetError(f"{list_file} line {line}: video {path} not found; the lists and videos must match")
     return path

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from vidcls.data.layouts import LAYOUT_FLAG_HELP
+from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
 
 # The guide's settings; every TrainingArguments flag can still override them on the command line.
 GUIDE_TRAINING_DEFAULTS = {
@@ -73,6 +73,14 @@ class DataArguments:
     group_pattern: str | None = field(default=None, metadata={"help": LAYOUT_FLAG_HELP["group_pattern"]})
     fold: int = field(default=1, metadata={"help": LAYOUT_FLAG_HELP["fold"]})
     split_seed: int = field(default=0, metadata={"help": LAYOUT_FLAG_HELP["split_seed"]})
+    # Archives and manifests: what reading the dataset may take (LayoutOptions.from_args reads these too).
+    max_extract_gb: float = field(
+        default=LayoutOptions.max_extract_gb, metadata={"help": LAYOUT_FLAG_HELP["max_extract_gb"]}
+    )
+    max_archive_members: int = field(
+        default=LayoutOptions.max_archive_members, metadata={"help": LAYOUT_FLAG_HELP["max_archive_members"]}
+    )
+    allow_outside_paths: bool = field(default=False, metadata={"help": LAYOUT_FLAG_HELP["allow_outside_paths"]})
 
 
 @dataclass
