@@ -34,8 +34,9 @@ test: $(STAMP) test-system-deps
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -m "not slow" -q
 
+# pytest exits 5 when nothing is marked slow: an empty selection is not a failure.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -m slow -q || [ $$? -eq 5 ]
 
 # Loader clips/s against the guide's PyTorchVideo loader; builds benchmarks/.guide-venv on first use.
 bench-loader: $(STAMP)
