@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
+import difflib
 import importlib
 import importlib.util
 import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from vidcls.errors import VidclsError
+from vidcls.errors import ConfigError, VidclsError
 
 # Command name -> module, imported only when that command runs.
 COMMANDS = {
@@ -37,20 +40,65 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _version() -> str:
+    try:
+        return version("vidcls")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def normalize_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--flag-name`` -> ``--flag_name`` (every flag has both spellings), and unknown flags refused by name.
+
+    Flags must be written in full: argparse's prefix matching is off, so ``--split`` never quietly means
+    ``--split_ratios``. Raises ConfigError naming an unknown flag and the closest known one.
+    """
+    known = parser._option_string_actions  # argparse has no public list of its option strings
+    normalized = []
+    for position, token in enumerate(argv):
+        if token == "--":  # everything after it is positional
+            return normalized + argv[position:]
+        if token.startswith("--"):
+            flag, equals, value = token.partition("=")
+            underscored = "--" + flag[2:].replace("-", "_")
+            if flag not in known and underscored in known:
+                flag = underscored
+            if flag not in known:
+                raise ConfigError(f"unknown flag {flag}{_did_you_mean(flag, known)} (see {parser.prog} --help)")
+            token = flag + equals + value
+        normalized.append(token)
+    return normalized
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a command; user errors print one line on stderr and return 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"vidcls {_version()}")
+        return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"vidcls: error: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        hint = _did_you_mean(name, COMMANDS) or f"; choose from {', '.join(COMMANDS)}"
+        print(f"vidcls: error: unknown command {name!r}{hint}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = importlib.import_module(COMMANDS[name])
     parser = command.build_parser()
     parser.prog = f"vidcls {name}"
+    parser.allow_abbrev = False  # read at parse time: no flag is a prefix of another
+    try:
+        rest = normalize_flags(parser, rest)
+    except ConfigError as err:
+        print(f"vidcls {name}: error: {err}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(rest)
     except SystemExit as exit_:  # argparse already printed the flag at fault
