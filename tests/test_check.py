@@ -134,7 +134,7 @@ def test_json_report_and_exit_codes(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.json"))  # nothing written unless asked
 
     report_file = tmp_path / "check.json"
-    assert main(["check", str(root), *SPEC_FLAGS, "--num_workers", "0", "--json_report", str(report_file)]) == 1
+    assert main(["check", str(root), *SPEC_FLAGS, "--num_workers", "0", "--output", str(report_file)]) == 1
     report = json.loads(report_file.read_text())
     assert not report["passed"] and not report["ok"]
     assert report["errors"] == [

@@ -1,5 +1,7 @@
 """One flag vocabulary: both spellings of every flag, no prefix matching, 'did you mean', --version."""
 
+import json
+
 import pytest
 
 from vidcls.cli import main
@@ -18,7 +20,7 @@ def test_version(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["check", "DATA", "--jsn_report", "r.json"], "unknown flag --jsn_report; did you mean --json_report?"),
+        (["check", "DATA", "--outptu", "r.json"], "unknown flag --outptu; did you mean --output?"),
         # A prefix of a longer flag is not that flag: --split never quietly means --split_seed or --split_ratios.
         (["check", "DATA", "--split", "0.5"], "unknown flag --split"),
         (["check", "DATA", "--num_work", "0"], "unknown flag --num_work; did you mean --num_workers?"),
@@ -41,3 +43,35 @@ def test_dashes_and_underscores_are_the_same_flag(tmp_path, capsys):
 def test_values_after_a_double_dash_are_left_alone(tmp_path, capsys):
     assert main(["check", "--num-workers", "0", "--", "--not-a-flag"]) == 2
     assert "--not-a-flag" in capsys.readouterr().err  # taken as the DATA path, not as a flag
+
+
+def test_old_flag_names_still_work_and_name_the_new_one(motion_data, tmp_path, capsys):
+    report = tmp_path / "check.json"
+    assert main(["check", str(motion_data), "--num_workers", "0", "--json_report", str(report)]) == 0
+    assert "--json_report is deprecated; use --output" in capsys.readouterr().err
+    assert json.loads(report.read_text())["passed"]
+
+
+def test_settings_file_with_flags_overriding_it(motion_data, tmp_path, capsys):
+    settings = tmp_path / "check.yaml"
+    settings.write_text(f"data_dir: {motion_data}\nnum_workers: 0\noutput: {tmp_path / 'from_file.json'}\n")
+    assert main(["check", str(settings)]) == 0
+    assert json.loads((tmp_path / "from_file.json").read_text())["passed"]
+    assert main(["check", str(settings), "--output", str(tmp_path / "from_flag.json")]) == 0
+    assert (tmp_path / "from_flag.json").is_file()
+    as_json = tmp_path / "check.json"
+    as_json.write_text(json.dumps({"data_dir": str(motion_data), "num_workers": 0, "strict": True}))
+    assert main(["check", str(as_json)]) == 1  # --strict from the file: the data's one warning fails it
+    assert "(--strict)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("num_wrokers: 0\n", "unknown setting 'num_wrokers'; did you mean num_workers?"), ("- a\n- b\n", "name: value")],
+)
+def test_bad_settings_files_are_one_line_errors(tmp_path, text, message, capsys):
+    settings = tmp_path / "bad.yaml"
+    settings.write_text(text)
+    assert main(["check", str(settings)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

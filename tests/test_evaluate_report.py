@@ -165,7 +165,7 @@ def data_with_bad_files(tmp_path_factory, motion_data):
 def _evaluate(model_dir, data_dir, output_file, *flags):
     return main(
         ["evaluate", "--model_dir", str(model_dir), "--data_dir", str(data_dir), "--num_workers", "0",
-         "--output_file", str(output_file), *flags]
+         "--output", str(output_file), *flags]
     )  # fmt: skip
 
 
@@ -226,7 +226,7 @@ def test_torchrun_shards_the_videos_and_merges_the_report(trained, data_with_bad
     assert _evaluate(trained, data_with_bad_files, single, "--views", "2x3") == 0
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vidcls",
                "evaluate", "--model_dir", str(trained), "--data_dir", str(data_with_bad_files), "--num_workers", "0",
-               "--views", "2x3", "--output_file", str(sharded), "--device", "cpu"]  # fmt: skip
+               "--views", "2x3", "--output", str(sharded), "--device", "cpu"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

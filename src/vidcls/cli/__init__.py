@@ -52,8 +52,9 @@ def _did_you_mean(word: str, choices) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def normalize_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """``--flag-name`` -> ``--flag_name`` (every flag has both spellings), and unknown flags refused by name.
+def normalize_flags(parser: argparse.ArgumentParser, argv: list[str], deprecated: dict[str, str]) -> list[str]:
+    """``--flag-name`` -> ``--flag_name`` (every flag has both spellings), old names -> new ones with a warning,
+    and unknown flags refused by name.
 
     Flags must be written in full: argparse's prefix matching is off, so ``--split`` never quietly means
     ``--split_ratios``. Raises ConfigError naming an unknown flag and the closest known one.
@@ -66,13 +67,50 @@ def normalize_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[st
         if token.startswith("--"):
             flag, equals, value = token.partition("=")
             underscored = "--" + flag[2:].replace("-", "_")
-            if flag not in known and underscored in known:
+            if underscored in deprecated:
+                print(f"{parser.prog}: {underscored} is deprecated; use {deprecated[underscored]}", file=sys.stderr)
+                flag = deprecated[underscored]
+            elif flag not in known and underscored in known:
                 flag = underscored
             if flag not in known:
                 raise ConfigError(f"unknown flag {flag}{_did_you_mean(flag, known)} (see {parser.prog} --help)")
             token = flag + equals + value
         normalized.append(token)
     return normalized
+
+
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``vidcls <command> settings.yaml [flags]``: the file's settings become the defaults, flags override them.
+
+    As transformers' example scripts take a JSON file; keys are flag names without dashes (``data_dir: DATA``).
+    Returns the arguments left to parse.
+    """
+    if not argv or argv[0].startswith("-") or not argv[0].lower().endswith(CONFIG_SUFFIXES):
+        return argv
+    path = Path(argv[0])
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such settings file")
+    import yaml  # JSON is YAML too
+
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not a JSON or YAML file ({str(err).splitlines()[0]})") from err
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected settings as name: value pairs, got {type(values).__name__}")
+    actions = {action.dest: action for action in parser._actions if action.dest != "help"}
+    for name in values:
+        if name not in actions:
+            raise ConfigError(f"{path}: unknown setting {name!r}{_did_you_mean(name, actions)}")
+        action = actions[name]
+        action.required = False  # the file gives it
+        if not action.option_strings:  # a positional: now optional
+            action.nargs = "*" if action.nargs in ("+", "*") else "?"
+    parser.set_defaults(**values)
+    return argv[1:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.prog = f"vidcls {name}"
     parser.allow_abbrev = False  # read at parse time: no flag is a prefix of another
     try:
-        rest = normalize_flags(parser, rest)
+        rest = normalize_flags(parser, apply_config_file(parser, rest), getattr(command, "DEPRECATED_FLAGS", {}))
     except ConfigError as err:
         print(f"vidcls {name}: error: {err}", file=sys.stderr)
         return 2

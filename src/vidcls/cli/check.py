@@ -8,32 +8,37 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidcls.cli.layout_flags import add_layout_arguments, layout_options
+from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.config import ClipSpec
 from vidcls.data.discovery import SPLITS, LabelMaps, VideoRecord
 from vidcls.data.layouts import DatasetSplits, LayoutOptions, load_dataset
 from vidcls.data.validate import ValidationReport, validate_dataset
+from vidcls.settings import ClipFlags, LayoutFlags
 
 DEFAULTS = ClipSpec()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("data_dir", metavar="DATA", help="Dataset in any layout vidcls train reads.")
-    add_layout_arguments(parser)
-    parser.add_argument("--num_frames", type=int, default=DEFAULTS.num_frames, help="Frames per clip.")
-    parser.add_argument("--sample_rate", type=int, default=DEFAULTS.sample_rate, help="Take every n-th frame.")
-    parser.add_argument(
-        "--eval_clips", type=int, default=DEFAULTS.eval_clips, help="Evenly spaced clips decoded per video."
-    )
-    parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes (0 or 1: decode inline).")
+@dataclass
+class CheckArguments:
+    _argument_group_name = "check"
+
+    num_workers: int = field(default=2, metadata={"help": "Decoding processes (0 or 1: decode inline)."})
     # A check should leave nothing behind unless asked: CI passes a path, people read the printed report.
-    parser.add_argument(
-        "--json_report", default=None, help="Also write the report as JSON to this path; nothing is written without it."
+    output: str | None = field(
+        default=None, metadata={"help": "Also write the report as JSON to this path; nothing is written without it."}
     )
-    parser.add_argument("--strict", action="store_true", help="Fail (exit 1) on warnings too.")
+    strict: bool = field(default=False, metadata={"help": "Fail (exit 1) on warnings too."})
+
+
+DEPRECATED_FLAGS = {"--json_report": "--output"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(__doc__, CheckArguments, ClipFlags, LayoutFlags)
+    parser.add_argument("data_dir", metavar="DATA", help="Dataset in any layout vidcls train reads.")
     return parser
 
 
@@ -94,15 +99,17 @@ def format_report(report: ValidationReport, strict: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = ClipSpec(num_frames=args.num_frames, sample_rate=args.sample_rate, eval_clips=args.eval_clips)
-    dataset = load_dataset(args.data_dir, layout_options(args), allow_leakage=True)
-    report = validate_dataset(ordered_splits(dataset), dataset.labels, spec, num_workers=args.num_workers)
+    check, clips, layout = split_namespace(args, CheckArguments, ClipFlags, LayoutFlags)
+    num_frames = DEFAULTS.num_frames if clips.num_frames is None else clips.num_frames
+    spec = ClipSpec(num_frames=num_frames, sample_rate=clips.sample_rate, eval_clips=clips.eval_clips)
+    dataset = load_dataset(args.data_dir, layout.layout(), allow_leakage=True)
+    report = validate_dataset(ordered_splits(dataset), dataset.labels, spec, num_workers=check.num_workers)
     print(format_source(dataset))
-    print(format_report(report, strict=args.strict))
-    passed = report.ok and not (args.strict and report.warnings)
-    if args.json_report:
-        path = Path(args.json_report)
+    print(format_report(report, strict=check.strict))
+    passed = report.ok and not (check.strict and report.warnings)
+    if check.output:
+        path = Path(check.output)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"passed": passed, "strict": args.strict, **report.to_dict()}, indent=2) + "\n")
+        path.write_text(json.dumps({"passed": passed, "strict": check.strict, **report.to_dict()}, indent=2) + "\n")
         print(f"report: {path}")
     return 0 if passed else 1

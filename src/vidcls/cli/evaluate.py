@@ -5,46 +5,60 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidcls.cli.layout_flags import add_layout_arguments, layout_options
-from vidcls.engine.evaluate import evaluate
+from vidcls.cli.flags import command_parser, split_namespace
+from vidcls.errors import ConfigError
+from vidcls.settings import DeviceFlags, LayoutFlags
 
 
 def parse_views(text: str) -> tuple[int, int]:
     """``"5x3"`` -> (5, 3): evenly spaced clips x spatial crops (1 or 3) per video."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not match or int(match[1]) < 1 or int(match[2]) not in (1, 3):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not CLIPSxCROPS with CLIPS >= 1 and CROPS 1 or 3 (e.g. 5x3, VideoMAE's test, or 4x1)"
+        raise ConfigError(
+            f"--views {text!r} is not CLIPSxCROPS with CLIPS >= 1 and CROPS 1 or 3 (e.g. 5x3, VideoMAE's test, or 4x1)"
         )
     return int(match[1]), int(match[2])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train.")
-    parser.add_argument("--data_dir", required=True, help="Dataset in any layout vidcls train reads.")
-    parser.add_argument("--split", default="test", help="Split to evaluate: train, val or test (or a folder's name).")
-    add_layout_arguments(parser)
-    parser.add_argument(
-        "--views",
-        type=parse_views,
+@dataclass
+class EvaluateArguments:
+    _argument_group_name = "evaluate"
+
+    model_dir: str = field(metadata={"help": "Output folder of vidcls train."})
+    data_dir: str = field(metadata={"help": "Dataset in any layout vidcls train reads."})
+    eval_split: str = field(
+        default="test", metadata={"help": "Split to evaluate: train, val or test (or a folder's name)."}
+    )
+    views: str | None = field(
         default=None,
-        help="Views per video as CLIPSxCROPS: 5x3 is VideoMAE's test (5 clips x 3 crops); default: the model's "
-        "eval_clips x num_crops.",
+        metadata={
+            "help": "Views per video as CLIPSxCROPS: 5x3 is VideoMAE's test (5 clips x 3 crops); default: the "
+            "model's eval_clips x num_crops."
+        },
     )
-    parser.add_argument(
-        "--eval_clips", type=int, default=None, help="Evenly spaced clips per video; overrides --views."
+    eval_clips: int | None = field(default=None, metadata={"help": "Evenly spaced clips per video; overrides --views."})
+    num_crops: int | None = field(default=None, metadata={"help": "Spatial crops per clip, 1 or 3; overrides --views."})
+    output: str | None = field(
+        default=None, metadata={"help": "JSON report path (default: MODEL_DIR/eval_SPLIT.json)."}
     )
-    parser.add_argument(
-        "--num_crops", type=int, default=None, choices=(1, 3), help="Spatial crops per clip; overrides --views."
-    )
-    parser.add_argument("--batch_size", type=int, default=8, help="Views (clips x crops) per model call.")
-    parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes.")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--output_file", default=None, help="JSON report path (default: MODEL_DIR/eval_SPLIT.json).")
-    return parser
+
+    def __post_init__(self):
+        clips, crops = parse_views(self.views) if self.views else (None, None)
+        self.eval_clips = clips if self.eval_clips is None else self.eval_clips
+        self.num_crops = crops if self.num_crops is None else self.num_crops
+        if self.num_crops not in (None, 1, 3):
+            raise ConfigError(f"--num_crops {self.num_crops}: choose 1 or 3")
+
+
+# Old names, still read (with a warning that gives the new one).
+DEPRECATED_FLAGS = {"--split": "--eval_split", "--output_file": "--output"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return command_parser(__doc__, EvaluateArguments, DeviceFlags, LayoutFlags)
 
 
 def format_report(report: dict) -> str:
@@ -80,18 +94,20 @@ def format_report(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    clips, crops = args.views or (None, None)
+    from vidcls.engine.evaluate import evaluate  # torch: loaded only to run, not for --help
+
+    options, device, layout = split_namespace(args, EvaluateArguments, DeviceFlags, LayoutFlags)
     report = evaluate(
-        args.model_dir,
-        args.data_dir,
-        args.split,
-        layout=layout_options(args),
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        device=args.device,
-        output_file=args.output_file,
-        eval_clips=clips if args.eval_clips is None else args.eval_clips,
-        num_crops=crops if args.num_crops is None else args.num_crops,
+        options.model_dir,
+        options.data_dir,
+        options.eval_split,
+        layout=layout.layout(),
+        batch_size=device.batch_size,
+        num_workers=device.num_workers,
+        device=device.device,
+        output_file=options.output,
+        eval_clips=options.eval_clips,
+        num_crops=options.num_crops,
     )
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process has the report; one prints it
         print(format_report(report))

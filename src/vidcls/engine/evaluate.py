@@ -65,7 +65,7 @@ def evaluate(
     overrides = {"eval_clips": eval_clips, "num_crops": num_crops}
     spec = replace(spec, **{name: value for name, value in overrides.items() if value is not None})
     labels = LabelMaps.from_names(model.config.label2id)
-    records = load_dataset(data_dir, layout or LayoutOptions(), labels).records(split, "--split")
+    records = load_dataset(data_dir, layout or LayoutOptions(), labels).records(split, "--eval_split")
     output_file = Path(output_file) if output_file else Path(model_dir) / f"eval_{split}.json"
     # Under torchrun each process scores every world-th video and logs its decoding failures to a file of its own.
     rank, world, own_group = _process_group()

@@ -1,0 +1,66 @@
+"""The flag groups that several commands share, as dataclasses: each default is written once, here.
+
+``HfArgumentParser`` turns each into a ``--help`` heading of its own (``_argument_group_name``); train's
+``DataArguments`` extends ``LayoutFlags`` and ``ClipFlags``. Nothing here imports torch, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vidcls.config import ClipSpec
+from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
+from vidcls.errors import ConfigError
+
+_LAYOUT_DEFAULTS = LayoutOptions()
+_CLIP_DEFAULTS = ClipSpec()
+
+
+def _flag(default, help_text: str, **metadata):
+    return field(default=default, metadata={"help": help_text, **metadata})
+
+
+@dataclass
+class LayoutFlags:
+    """How a dataset without splits is split, which official list is read, and what reading it may take."""
+
+    _argument_group_name = "dataset layout (pass evaluate the values given to train)"
+
+    split_ratios: str | None = _flag(None, LAYOUT_FLAG_HELP["split_ratios"])
+    group_pattern: str | None = _flag(None, LAYOUT_FLAG_HELP["group_pattern"])
+    fold: int = _flag(1, LAYOUT_FLAG_HELP["fold"])
+    split_seed: int = _flag(0, LAYOUT_FLAG_HELP["split_seed"])
+    max_extract_gb: float = _flag(_LAYOUT_DEFAULTS.max_extract_gb, LAYOUT_FLAG_HELP["max_extract_gb"])
+    max_archive_members: int = _flag(_LAYOUT_DEFAULTS.max_archive_members, LAYOUT_FLAG_HELP["max_archive_members"])
+    allow_outside_paths: bool = _flag(False, LAYOUT_FLAG_HELP["allow_outside_paths"])
+
+    def layout(self) -> LayoutOptions:
+        return LayoutOptions.from_args(self)
+
+
+@dataclass
+class ClipFlags:
+    """How clips are taken from a video."""
+
+    _argument_group_name = "clips"
+
+    num_frames: int | None = _flag(None, f"Frames per clip; unset: the model's ({_CLIP_DEFAULTS.num_frames} to check).")
+    sample_rate: int = _flag(_CLIP_DEFAULTS.sample_rate, "Take every n-th frame at the video's own fps.")
+    eval_clips: int = _flag(_CLIP_DEFAULTS.eval_clips, "Evenly spaced clips per video when evaluating.")
+
+
+@dataclass
+class DeviceFlags:
+    """Where the model runs and how videos are fed to it."""
+
+    _argument_group_name = "device and decoding"
+
+    device: str = _flag("auto", "auto (a GPU if there is one), cpu, cuda, cuda:1, mps.")
+    batch_size: int = _flag(8, "Clips (views) per model call.")
+    num_workers: int = _flag(2, "Decoding processes; 0 decodes in the main process.")
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if self.num_workers < 0:
+            raise ConfigError(f"--num_workers must be >= 0, got {self.num_workers}")
