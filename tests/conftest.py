@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
+import struct
+import threading
+import wave
 from pathlib import Path
 
 import av
@@ -88,3 +92,71 @@ def micro_config(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("config") / "config.json"
     config.to_json_file(path)
     return path
+
+
+def write_still(path: Path, image_format: str = "PNG") -> Path:
+    """A single picture (PNG, JPEG, GIF, ...) under whatever name ``path`` has, e.g. a PNG renamed .mp4."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path, format=image_format)
+    return path
+
+
+def write_audio_only(path: Path, cover_art: bool = False) -> Path:
+    """An MP4 with one AAC stream (one second of a tone) and, with ``cover_art``, a PNG cover picture."""
+    with av.open(str(path), "w", format="mp4") as container:
+        audio = container.add_stream("aac", rate=8000)
+        audio.layout = "mono"
+        if cover_art:  # a one-frame video stream marked as an attached picture, as music files carry
+            cover = container.add_stream("png", rate=1)
+            cover.width, cover.height, cover.pix_fmt = 32, 24, "rgb24"
+            cover.disposition = av.stream.Disposition.attached_pic
+            picture = av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), dtype=np.uint8), format="rgb24")
+            container.mux([*cover.encode(picture), *cover.encode()])
+        tone = np.sin(np.arange(1024, dtype=np.float32) / 5)[None]  # (channels, samples)
+        for i in range(8):
+            frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 8000, i * 1024
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode())
+    return path
+
+
+def write_latin1_wav(path: Path) -> Path:
+    """A WAV file whose title tag is Latin-1, not UTF-8 (as old tools write them)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes((np.sin(np.arange(8000) / 5) * 3000).astype("<i2").tobytes())
+    data = bytearray(buffer.getvalue())
+    title = "Café".encode("latin-1") + b"\0"
+    info = b"INFOINAM" + struct.pack("<I", len(title)) + title
+    data += b"LIST" + struct.pack("<I", len(info)) + info
+    struct.pack_into("<I", data, 4, len(data) - 8)  # the RIFF size now covers the tag
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    """A named pipe called clip.mp4. Opening it to read waits for a writer: should the code under test do that, a
+    writer comes by every 10 s and leaves at once, so the open returns and the test fails instead of hanging."""
+    path = tmp_path / "clip.mp4"
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def unblock():
+        while not done.wait(10):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # fails (ENXIO) while nobody reads
+            except OSError:
+                pass
+
+    watchdog = threading.Thread(target=unblock, daemon=True)
+    watchdog.start()
+    yield path
+    done.set()
+    watchdog.join()

@@ -10,6 +10,9 @@ from vidcls.cli import main
 
 pytestmark = needs_shared_videos
 
+# Files that open but break further on: only decoding where clips are taken finds them.
+OPEN_BUT_BROKEN = ("bad_corrupted.mp4", "bad_truncated.avi")
+
 
 @pytest.fixture(scope="module")
 def dataset_with_bad_files(tmp_path_factory, motion_data):
@@ -23,14 +26,17 @@ def dataset_with_bad_files(tmp_path_factory, motion_data):
         (folder / "bad_empty.avi").write_bytes(b"")
         (folder / "bad_text.avi").write_text("a text file renamed .avi\n" * 20)
         real = (REAL_VIDEOS[0].parent / "mmaction2_test.mp4").read_bytes()
-        (folder / "bad_truncated.mp4").write_bytes(real[: len(real) // 3])
+        (folder / "bad_truncated.mp4").write_bytes(real[: len(real) // 3])  # its index is lost: it does not open
+        real = (REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi").read_bytes()
+        (folder / "bad_truncated.avi").write_bytes(real[: len(real) * 3 // 10])  # opens, ends at 30%
     return root
 
 
 def _train(data_dir, output_dir, *extra):
+    # The same broken files sit in train and val: --allow_duplicates lets the run reach them.
     return main(
         ["train", "--data_dir", str(data_dir), "--config_name", "tiny", "--output_dir", str(output_dir),
-         "--num_train_epochs", "1", "--dataloader_num_workers", "0", "--dataloader_persistent_workers", "false",
+         "--num_train_epochs", "1", "--dataloader_num_workers", "0", "--allow_duplicates",
          "--per_device_train_batch_size", "16", "--eval_clips", "8", *extra]
     )  # fmt: skip
 
@@ -40,20 +46,42 @@ def test_training_skips_and_lists_bad_files(dataset_with_bad_files, tmp_path):
     report = json.loads((tmp_path / "out" / "skipped_videos.json").read_text())
     listed = {entry["path"] for entry in report}
     bad_names = {f"bad_{p.name}" for p in BAD_VIDEOS} | {"bad_empty.avi", "bad_text.avi", "bad_truncated.mp4"}
+    bad_names |= set(OPEN_BUT_BROKEN)  # skipped from the start too, not trained on up to where they break
     for split in ("train", "val"):
-        # corrupted.mp4 opens and fails only past frame 28: the val clips reach that far, training's may not.
-        expected = bad_names - ({"bad_corrupted.mp4"} if split == "train" else set())
-        assert {str(dataset_with_bad_files / split / "DriftEast" / n) for n in expected} <= listed
+        assert {str(dataset_with_bad_files / split / "DriftEast" / n) for n in bad_names} == {
+            p for p in listed if f"/{split}/" in p
+        }
     for entry in report:
         assert entry["reason"].startswith(entry["path"])  # each reason names its file
     assert json.loads((tmp_path / "out" / "train_results.json").read_text())["skipped_videos"] == len(report)
 
 
-def test_strict_fails_before_training_listing_every_bad_file(dataset_with_bad_files, tmp_path, capsys):
+def test_strict_refuses_every_file_check_calls_an_error(dataset_with_bad_files, tmp_path, capsys):
+    # The clips of the tiny model (16 frames every 4) and the 8 evaluation clips of _train, checked by vidcls check.
+    check_flags = ["--num_frames", "16", "--sample_rate", "4", "--eval_clips", "8", "--num_workers", "0"]
+    report_file = tmp_path / "check.json"
+    assert main(["check", str(dataset_with_bad_files), *check_flags, "--json_report", str(report_file)]) == 1
+    check_errors = [f for f in json.loads(report_file.read_text())["files"] if f["error"]]
+    capsys.readouterr()
+
     assert _train(dataset_with_bad_files, tmp_path / "out", "--strict") == 2
-    err = capsys.readouterr().err
-    assert "--strict" in err and "bad_empty.avi" in err and "bad_fixture.ogv" in err and "bad_truncated.mp4" in err
+    [err] = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]  # one line (and a progress bar)
+    assert f"--strict: {len(check_errors)} errors" in err  # the same count as check, test split included
+    for found in check_errors:
+        assert found["error"] in err
+    assert all(name in err for name in OPEN_BUT_BROKEN)
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_strict_refuses_copies_across_splits_too(dataset_with_bad_files, tmp_path, capsys):
+    """Without --allow_duplicates, --strict lists the copies with the unreadable files, as check does."""
+    code = main(
+        ["train", "--data_dir", str(dataset_with_bad_files), "--config_name", "tiny", "--output_dir",
+         str(tmp_path / "out"), "--strict", "--dataloader_num_workers", "0"]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "the same file is in more than one split" in err and "bad_fixture.ogv" in err
 
 
 def test_evaluation_names_the_videos_it_could_not_score(dataset_with_bad_files, tmp_path, micro_config):
@@ -61,7 +89,7 @@ def test_evaluation_names_the_videos_it_could_not_score(dataset_with_bad_files, 
     assert main(
         ["train", "--data_dir", str(dataset_with_bad_files), "--config_name", str(micro_config),
          "--output_dir", str(model_dir), "--max_steps", "1", "--dataloader_num_workers", "0",
-         "--dataloader_persistent_workers", "false", "--sample_rate", "2"]
+         "--allow_duplicates", "--sample_rate", "2"]
     ) == 0  # fmt: skip
     out = tmp_path / "report.json"
     code = main(
@@ -71,6 +99,6 @@ def test_evaluation_names_the_videos_it_could_not_score(dataset_with_bad_files, 
     assert code == 0
     report = json.loads(out.read_text())
     skipped = {e["path"].rsplit("/", 1)[-1] for e in report["skipped_videos"]}
-    assert len(skipped) == 9 and "bad_corrupted.mp4" not in skipped  # its first clips decode
-    assert [e["path"].rsplit("/", 1)[-1] for e in report["partially_scored"]] == ["bad_corrupted.mp4"]
-    assert report["num_videos"] == 17  # 16 good videos plus the partly readable one
+    assert len(skipped) == 9 and not skipped & set(OPEN_BUT_BROKEN)  # their first clips decode
+    assert [e["path"].rsplit("/", 1)[-1] for e in report["partially_scored"]] == list(OPEN_BUT_BROKEN)
+    assert report["num_videos"] == 18  # 16 good videos plus the partly readable ones

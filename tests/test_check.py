@@ -9,7 +9,7 @@ from conftest import BAD_VIDEOS, REAL_VIDEOS, write_numbered_video
 from vidcls.cli import main
 from vidcls.cli.check import discover_splits
 from vidcls.config import ClipSpec
-from vidcls.data.discovery import LabelMaps, VideoRecord, group_of
+from vidcls.data.discovery import LabelMaps, VideoRecord, find_duplicate_files, group_of
 from vidcls.data.validate import validate_dataset
 
 SPEC = ClipSpec(num_frames=4, sample_rate=2, eval_clips=2)  # span 8: every test video is long enough
@@ -214,3 +214,32 @@ def test_check_manifest_outside_paths_need_the_flag(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{manifest} line 2" in err and "--allow_outside_paths" in err, err
     assert main(["check", str(manifest), *SPEC_FLAGS, "--num_workers", "0", "--allow_outside_paths"]) == 0
+
+
+def test_links_across_splits_are_copies_and_other_segments_of_one_file_are_not(tmp_path):
+    root = make_videos(tmp_path, {"train/A": {"a.avi": (30, 25), "b.avi": (31, 25)}, "val/A": {"c.avi": (32, 25)}})
+    (root / "val/A/link.avi").symlink_to(root / "train/A/a.avi")
+    labels = LabelMaps.from_names(["A"])
+    b = root / "train/A/b.avi"
+    splits = {
+        "train": [VideoRecord(root / "train/A/a.avi", 0, "a"), VideoRecord(b, 0, "b1", 0.0, 0.6)],
+        "val": [VideoRecord(root / "val/A/link.avi", 0, "link"), VideoRecord(root / "val/A/c.avi", 0, "c")],
+        "test": [VideoRecord(b, 0, "b2", 0.6, 1.2)],  # another part of b.avi, in a group of its own
+    }
+
+    report = validate_dataset(splits, labels, SPEC, num_workers=0, progress=False)
+
+    [copy] = report.errors
+    assert copy.startswith("the same file is in more than one split") and "link.avi" in copy
+    # train decides with the same rule (hashing only files of equal size).
+    [[(split, record), (other_split, other)]] = find_duplicate_files(splits)
+    assert (split, record.path.name, other_split, other.path.name) == ("train", "a.avi", "val", "link.avi")
+    allowed = validate_dataset(splits, labels, SPEC, num_workers=0, progress=False, allow_duplicates=True)
+    assert allowed.ok and copy in allowed.warnings  # train --strict --allow_duplicates
+
+
+def test_a_fifo_is_an_error_not_a_hang(fifo, tmp_path):
+    video = write_numbered_video(tmp_path / "a.avi", 20)
+    records = [VideoRecord(video, 0, "a"), VideoRecord(fifo, 0, "fifo")]  # a manifest may list anything
+    report = validate_dataset({"train": records}, LabelMaps.from_names(["A"]), SPEC, num_workers=0, progress=False)
+    assert report.errors == [f"{fifo}: is a FIFO (named pipe), not a regular file; pass a video file"]

@@ -5,7 +5,16 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, frame_numbers, needs_shared_videos, write_numbered_video
+from conftest import (
+    BAD_VIDEOS,
+    REAL_VIDEOS,
+    frame_numbers,
+    needs_shared_videos,
+    write_audio_only,
+    write_latin1_wav,
+    write_numbered_video,
+    write_still,
+)
 from vidcls.data.decode import probe, read_frames
 from vidcls.errors import DecodeError
 
@@ -87,6 +96,48 @@ def test_other_bad_inputs(tmp_path, name, content):
         path.write_bytes(content)
     with pytest.raises(DecodeError, match=name):
         probe(path)
+
+
+def test_what_is_not_a_regular_file_is_refused_before_opening(fifo, tmp_path):
+    for path in (fifo, tmp_path):  # opening the FIFO would wait for a writer forever
+        with pytest.raises(DecodeError, match="not a regular file") as caught:
+            probe(path)
+        assert str(caught.value).startswith(str(path))
+    with pytest.raises(DecodeError, match="FIFO"):
+        read_frames(fifo, [0], probe(write_numbered_video(tmp_path / "v.avi", 10)))
+
+
+@pytest.mark.parametrize(("name", "image_format"), [("png.mp4", "PNG"), ("jpeg.mp4", "JPEG"), ("one.gif", "GIF")])
+def test_a_still_image_is_not_a_video_whatever_its_name(tmp_path, name, image_format):
+    path = write_still(tmp_path / name, image_format)
+    with pytest.raises(DecodeError, match=r"is a still image \(.*\), not a video"):
+        probe(path)
+
+
+def test_an_animated_gif_is_a_video(tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (32, 24), (40 * i, 0, 0)) for i in range(5)]
+    frames[0].save(tmp_path / "moving.gif", save_all=True, append_images=frames[1:], duration=100)
+    assert probe(tmp_path / "moving.gif").num_frames == 5
+
+
+@pytest.mark.parametrize(
+    ("writer", "cause"),
+    [
+        (write_audio_only, "audio only"),
+        (lambda path: write_audio_only(path, cover_art=True), "audio only, with cover art"),
+        (write_latin1_wav, "audio only"),  # its Latin-1 tag once failed as "'utf-8' codec can't decode"
+    ],
+    ids=["aac", "aac-with-cover-art", "latin1-tagged-wav"],
+)
+def test_audio_only_says_no_video_stream(tmp_path, writer, cause):
+    path = writer(tmp_path / "sound.mp4")
+    with pytest.raises(DecodeError) as caught:
+        probe(path)
+    assert (
+        str(caught.value) == f"{path}: no video stream ({cause}{', or not a video' if cause == 'audio only' else ''})"
+    )
 
 
 def test_threads_decode_at_once(tmp_path):

@@ -461,6 +461,20 @@ def test_train_leaves_a_same_named_user_folder_alone(tmp_path, motion_data, micr
     assert (tmp_path / "motion.tar.gz.extracted/motion/train/notes.txt").read_bytes() == b""
 
 
+def test_train_honours_the_archive_limits(tmp_path, motion_data, micro_config, capsys):
+    from vidcls.cli import main
+
+    archive = tmp_path / "motion.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(motion_data, arcname="motion")
+    code = main(
+        ["train", "--data_dir", str(archive), "--config_name", str(micro_config), "--output_dir", str(tmp_path / "m"),
+         "--max_archive_members", "3"]
+    )  # fmt: skip
+    assert code == 2 and "--max_archive_members" in capsys.readouterr().err
+    assert not (tmp_path / "motion.tar.gz.extracted").exists()
+
+
 def test_train_arguments_carry_the_archive_and_manifest_flags(tmp_path):
     from transformers import HfArgumentParser
 

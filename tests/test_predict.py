@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
-from conftest import write_numbered_video
+from conftest import write_audio_only, write_numbered_video, write_still
 from vidcls.cli import main
 from vidcls.data.sampling import uniform_clips
 from vidcls.engine.predict import Predictor
@@ -98,6 +98,22 @@ def test_cli_writes_jsonl_and_csv_and_reports_failures(model_dir, videos, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["preds.csv", "preds.jsonl"]  # no temporary files left
 
     assert main([*args[:2], str(paths[0]), *args[2:], "--output", str(out / "preds.txt")]) == 2  # unknown suffix
+
+
+def test_a_fifo_a_still_and_a_sound_get_error_records_the_rest_go_on(model_dir, videos, fifo, tmp_path):
+    _, paths = videos
+    still = write_still(tmp_path / "photo.mp4", "JPEG")
+    sound = write_audio_only(tmp_path / "song.mp4")
+    output = tmp_path / "preds.jsonl"
+    inputs = [str(fifo), str(still), str(sound), str(paths[0])]
+    args = ["predict", *inputs, "--model_dir", str(model_dir), "--num_workers", "0", "--output", str(output)]
+    assert main(args) == 1  # and it returns: the FIFO is never opened
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["video"] for r in records] == inputs
+    assert records[0]["error"] == f"{fifo}: is a FIFO (named pipe), not a regular file; pass a video file"
+    assert records[1]["error"].startswith(f"{still}: is a still image (mjpeg read by jpeg_pipe), not a video")
+    assert records[2]["error"].startswith(f"{sound}: no video stream")
+    assert len(records[3]["predictions"]) == 3
 
 
 def test_a_crash_never_leaves_half_a_file(tmp_path):

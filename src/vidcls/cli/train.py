@@ -8,7 +8,13 @@ import json
 
 from transformers import HfArgumentParser, TrainingArguments
 
-from vidcls.engine.arguments import GUIDE_TRAINING_DEFAULTS, DataArguments, ModelArguments
+from vidcls.engine.arguments import (
+    COUPLED_DEFAULTS,
+    GUIDE_TRAINING_DEFAULTS,
+    DataArguments,
+    ModelArguments,
+    fill_coupled_defaults,
+)
 from vidcls.engine.recipes import TRAINING_DEFAULTS, RecipeArguments
 from vidcls.engine.train import train
 from vidcls.errors import ConfigError
@@ -23,8 +29,9 @@ def build_parser() -> HfArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.set_defaults(**GUIDE_TRAINING_DEFAULTS)
-    # Unset (None) until split_arguments, which gives them the --recipe's value.
+    # Unset (None) until split_arguments, which gives them the --recipe's value, or follows the flags they go with.
     parser.set_defaults(**dict.fromkeys(TRAINING_DEFAULTS["guide"]))
+    parser.set_defaults(**dict.fromkeys(COUPLED_DEFAULTS))
     # The full usage lists hundreds of TrainingArguments flags: keep error messages short.
     parser.usage = "vidcls train --data_dir DIR --output_dir DIR [--model_name_or_path ID | --config_name NAME] [flags]"
     return parser
@@ -32,7 +39,7 @@ def build_parser() -> HfArgumentParser:
 
 def split_arguments(args: argparse.Namespace):
     """Namespace -> (DataArguments, ModelArguments, RecipeArguments, TrainingArguments); checks raise ConfigError."""
-    values = dict(vars(args))
+    values = fill_coupled_defaults(vars(args))
     for name, value in TRAINING_DEFAULTS.get(values.get("recipe"), TRAINING_DEFAULTS["guide"]).items():
         if values.get(name) is None:  # a flag given on the command line wins over the recipe
             values[name] = value

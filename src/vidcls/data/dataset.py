@@ -18,7 +18,7 @@ import torch
 from vidcls.config import ClipSpec
 from vidcls.data.backends import get_reader
 from vidcls.data.cache import FrameCache
-from vidcls.data.decode import VideoInfo, probe
+from vidcls.data.decode import VideoInfo, probe, read_frames
 from vidcls.data.discovery import VideoRecord
 from vidcls.data.sampling import random_clip, uniform_clips
 from vidcls.data.transforms import build_eval_views, build_transform, decode_size, to_video_tensor
@@ -26,6 +26,8 @@ from vidcls.errors import DecodeError
 
 logger = logging.getLogger(__name__)
 
+# Verifying decodes one frame this small: enough to find where the file breaks.
+VERIFY_SIDE = 16
 # A training sample whose video fails to decode is replaced by another video, at most this many times.
 MAX_REPLACEMENTS = 10
 
@@ -36,12 +38,22 @@ class SkippedVideo:
     reason: str
 
 
-def probe_all(records: list[VideoRecord]) -> tuple[list[VideoRecord], list[VideoInfo], list[SkippedVideo]]:
-    """Open every video once; those that cannot be read are set aside with the reason, never fatal."""
+def probe_all(
+    records: list[VideoRecord], verify: bool = False
+) -> tuple[list[VideoRecord], list[VideoInfo], list[SkippedVideo]]:
+    """Open every video once; those that cannot be read are set aside with the reason, never fatal.
+
+    ``verify`` also decodes each video's last frame (of its segment), which finds files cut short: they open,
+    and fail only where later clips are taken.
+    """
     kept, infos, skipped = [], [], []
     for record in records:
         try:
-            infos.append(probe(record.path))
+            info = probe(record.path)
+            if verify:
+                last = info.num_frames if record.end is None else min(info.num_frames, round(record.end * info.fps))
+                read_frames(record.path, [max(0, last - 1)], info, size=VERIFY_SIDE)
+            infos.append(info)
             kept.append(record)
         except DecodeError as err:
             logger.warning("skipping %s", err)
@@ -61,6 +73,7 @@ class ClipDataset(torch.utils.data.Dataset):
         cache: keep decoded frames on disk for later epochs.
         failure_log: a JSON-lines file where clips that fail to decode are recorded (from any worker process).
         decoder: "pyav" or "torchcodec" (falls back to PyAV when it cannot load).
+        verify: also decode each video's last frame up front, so files cut short are skipped from the start.
         num_crops: spatial crops per evaluation clip, 1 or 3 (``build_eval_views``). It is a separate argument,
             not ``spec.num_crops``, because the Trainer's evaluation during training takes one clip per item.
     """
@@ -75,8 +88,9 @@ class ClipDataset(torch.utils.data.Dataset):
         failure_log: str | Path | None = None,
         decoder: str = "pyav",
         num_crops: int = 1,
+        verify: bool = False,
     ):
-        self.records, self.infos, self.skipped = probe_all(records)
+        self.records, self.infos, self.skipped = probe_all(records, verify)
         self.spec = spec
         self.train = train
         self.cache = cache

@@ -11,6 +11,8 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,15 +75,56 @@ def _reason(err: Exception) -> str:
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
-def _open(path: Path):
+# Demuxers that read one picture file (FFmpeg picks them by content, whatever the name says: a PNG renamed .mp4
+# is read by png_pipe), and codecs that store pictures. A single frame in either is a still, not a video.
+_IMAGE_DEMUXERS = ("image2", "image2pipe")
+_IMAGE_CODECS = {"png", "apng", "mjpeg", "jpeg2000", "jpegls", "jpegxl", "bmp", "gif", "webp", "tiff", "qoi"}
+_IMAGE_CODECS |= {"ppm", "pgm", "pgmyuv", "pam", "pbm", "pcx", "sgi", "targa", "dpx", "exr", "hdr", "xbm", "xwd"}
+# Cover art of an audio file shows up as a one-frame video stream with this disposition.
+_PICTURE_DISPOSITIONS = sum(
+    getattr(getattr(av.stream, "Disposition", None), name, 0) for name in ("attached_pic", "timed_thumbnails")
+)
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse what is not a regular file before opening it: opening a FIFO waits for a writer, forever.
+
+    Raises:
+        DecodeError: the path is missing, or is a folder, a FIFO, a socket or a device.
+    """
     try:
-        container = av.open(str(path))
+        mode = os.stat(path).st_mode  # follows links: a link to a video is fine
+    except OSError as err:
+        raise DecodeError(f"{path}: cannot open as a video ({_reason(err)})") from err
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "a device or other special file")
+        raise DecodeError(f"{path}: is {kind}, not a regular file; pass a video file")
+
+
+def _video_streams(container) -> list:
+    return [s for s in container.streams.video if not int(s.disposition or 0) & _PICTURE_DISPOSITIONS]
+
+
+def _open(path: Path):
+    check_regular_file(path)
+    try:
+        # Tags are never used here; a title in Latin-1 must not make a video (or an audio file) unreadable.
+        container = av.open(str(path), metadata_errors="replace")
     except _AV_ERRORS as err:
         raise DecodeError(f"{path}: cannot open as a video ({_reason(err)})") from err
-    if not container.streams.video:
+    if not _video_streams(container):
+        pictures = bool(container.streams.video)
         container.close()
-        raise DecodeError(f"{path}: no video stream (audio only, or not a video)")
+        what = "audio only, with cover art" if pictures else "audio only, or not a video"
+        raise DecodeError(f"{path}: no video stream ({what})")
     return container
+
+
+def _is_picture_format(container, stream) -> bool:
+    """Read by an image demuxer (png_pipe, jpeg_pipe, image2, ...), or coded with a picture codec."""
+    demuxer = container.format.name
+    return demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS or stream.codec_context.name in _IMAGE_CODECS
 
 
 def _fps(stream) -> float:
@@ -97,11 +140,14 @@ def probe(path: str | Path) -> VideoInfo:
     """Open a video, decode its first frame and return its frame count, fps and upright size.
 
     Raises:
-        DecodeError: the file cannot be opened, has no video stream or no decodable frame.
+        DecodeError: the path is not a regular file (a FIFO, a folder), cannot be opened, has no video stream
+            (audio only), holds a single picture (a PNG or JPEG, whatever its name) or no decodable frame.
     """
     path = Path(path)
     with _open(path) as container:
-        stream = container.streams.best("video")
+        streams = _video_streams(container)
+        best = container.streams.best("video")  # FFmpeg's pick, unless that is cover art
+        stream = next((s for s in streams if best is not None and s.index == best.index), streams[0])
         fps = _fps(stream)
         try:
             first = next(container.decode(stream))
@@ -110,6 +156,9 @@ def probe(path: str | Path) -> VideoInfo:
         except _AV_ERRORS as err:
             raise DecodeError(f"{path}: cannot decode the first frame ({_reason(err)})") from err
         num_frames = stream.frames or _estimate_frames(container, stream, fps)
+        if num_frames <= 1 and _is_picture_format(container, stream):
+            kind = f"{stream.codec_context.name} read by {container.format.name}"
+            raise DecodeError(f"{path}: is a still image ({kind}), not a video")
         rotation = int(round((first.rotation or 0) / 90)) * 90 % 360
         width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
         return VideoInfo(num_frames, fps, _frame_time(first, 0.0), width, height, rotation, stream.index)

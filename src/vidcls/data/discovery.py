@@ -6,8 +6,10 @@ Labels are the sorted class folder names of the training split. A dataset may al
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,8 @@ VIDEO_EXTENSIONS += (".m4v", ".mpg", ".mpeg", ".ogv", ".3gp", ".3g2", ".wmv", ".
 SPLITS = ("train", "val", "test")
 # UCF101 names clips v_<Class>_g<group>_c<clip>; clips of one group come from one long video.
 UCF_GROUP = re.compile(r"_g(\d+)_c\d+", re.IGNORECASE)
+HASH_CHUNK = 1 << 20  # 1 MiB reads keep memory flat on long videos
+SHOWN_COPIES = 5  # sets of copies named in one message before "and N more"
 
 
 @dataclass(frozen=True)
@@ -154,3 +158,75 @@ def check_group_leakage(splits: dict[str, list[VideoRecord]]) -> None:
     if leaks:
         shown = "; ".join(leaks[:5]) + (f"; and {len(leaks) - 5} more" if len(leaks) > 5 else "")
         raise DatasetError(f"groups found in more than one split: {shown}; move each group's clips into one split")
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """(size in bytes, blake2b of the content): the same digest under two names is the same video."""
+    digest = hashlib.blake2b(digest_size=16)
+    size = 0
+    with open(path, "rb") as file:
+        while chunk := file.read(HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def find_duplicate_files(splits: dict[str, list[VideoRecord]]) -> list[list[tuple[str, VideoRecord]]]:
+    """The same file in more than one split (a copy, a link, or one path listed twice): each set, as (split, record).
+
+    Only files of equal size are hashed, so this reads next to nothing of a dataset without copies. Two
+    different segments (start, end) of one file are not copies: whether they may sit in two splits is for
+    their groups to say. Missing, unreadable and empty files are left to the checks that open them.
+    """
+    by_size: dict[int, list[tuple[str, VideoRecord]]] = defaultdict(list)
+    for split, records in splits.items():
+        for record in records:
+            try:
+                size = record.path.stat().st_size
+            except OSError:
+                continue
+            if size:
+                by_size[size].append((split, record))
+    copies: dict[tuple, list[tuple[str, VideoRecord]]] = defaultdict(list)
+    digests: dict[Path, str | None] = {}
+    for candidates in by_size.values():
+        if len({split for split, _ in candidates}) < 2:
+            continue
+        for split, record in candidates:
+            path = record.path.resolve()
+            if path not in digests:
+                try:
+                    digests[path] = file_digest(path)[1]
+                except OSError:
+                    digests[path] = None
+            if digests[path] is not None:
+                copies[digests[path], record.start, record.end].append((split, record))
+
+    def order(item: tuple[str, VideoRecord]):  # train, val, test, then other splits; by path within each
+        split, record = item
+        return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split, str(record.path))
+
+    found = [sorted(same, key=order) for same in copies.values() if len({split for split, _ in same}) > 1]
+    return sorted(found, key=lambda same: order(same[0]))
+
+
+def check_duplicate_files(splits: dict[str, list[VideoRecord]], allow: bool = False) -> None:
+    """The same file in two splits measures memory, not generalisation: refuse it, or warn loudly with ``allow``."""
+    copies = find_duplicate_files(splits)
+    if not copies:
+        return
+    listed = "; ".join(" = ".join(f"{split}: {r.path}" for split, r in found) for found in copies[:SHOWN_COPIES])
+    if len(copies) > SHOWN_COPIES:
+        listed += f"; and {len(copies) - SHOWN_COPIES} more"
+    if allow:
+        logger.warning(
+            "--allow_duplicates: the same file is in more than one split (%d such files), so scores on the split "
+            "holding a copy are inflated: %s",
+            len(copies),
+            listed,
+        )
+        return
+    raise DatasetError(
+        f"the same file is in more than one split ({len(copies)} such files): {listed}; keep one copy in one "
+        "split (vidcls check lists them all), or pass --allow_duplicates"
+    )

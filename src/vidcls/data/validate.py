@@ -8,7 +8,6 @@ usable as it is) and ``warnings`` (usable, but results may mislead).
 
 from __future__ import annotations
 
-import hashlib
 import platform
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -22,13 +21,12 @@ from tqdm.auto import tqdm
 
 from vidcls.config import ClipSpec
 from vidcls.data import decode
-from vidcls.data.decode import probe, read_frames
-from vidcls.data.discovery import LabelMaps, VideoRecord, find_group_leaks
+from vidcls.data.decode import check_regular_file, probe, read_frames
+from vidcls.data.discovery import LabelMaps, VideoRecord, file_digest, find_group_leaks
 from vidcls.data.sampling import uniform_clips
 from vidcls.errors import DecodeError
 
 PREVIEW_SIDE = 64  # decode clips this small: the check needs frames to decode, not to look good
-HASH_CHUNK = 1 << 20  # 1 MiB reads keep memory flat on long videos
 IMBALANCE_RATIO = 3.0  # largest / smallest class in a split above this is worth a warning
 FPS_RANGE = (10.0, 120.0)  # outside this a clip's span in seconds is far from what models were trained on
 SHOWN = 5  # offenders listed in one warning before "and N more"
@@ -103,21 +101,18 @@ def _shorten(items: list[str]) -> str:
     return ", ".join(items[:SHOWN]) + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
-def _hash_file(path: Path) -> tuple[int, str]:
-    digest = hashlib.blake2b(digest_size=16)
-    size = 0
-    with open(path, "rb") as file:
-        while chunk := file.read(HASH_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
 def check_file(split: str, label: str, path: Path, spec: ClipSpec) -> FileCheck:
-    """Hash one video, probe it and decode the frames of its evaluation clips (small, to stay cheap)."""
+    """Hash one video, probe it and decode the frames of its evaluation clips (small, to stay cheap).
+
+    This decides what is an error for ``vidcls check`` and ``vidcls train --strict`` alike.
+    """
     check = FileCheck(split, label, str(path))
     try:
-        check.size, check.digest = _hash_file(path)
+        check_regular_file(path)  # hashing a FIFO would wait for a writer forever
+        check.size, check.digest = file_digest(path)
+    except DecodeError as err:
+        check.error = str(err)
+        return check
     except OSError as err:
         check.error = f"{path}: cannot read the file ({err.strerror or err})"
         return check
@@ -170,19 +165,26 @@ def _leak_errors(splits: dict[str, list[VideoRecord]]) -> list[str]:
     return errors
 
 
-def _duplicate_findings(files: list[FileCheck]) -> tuple[list[str], list[str]]:
-    """Identical content in two splits is an error (the test set leaks); in one split, a warning."""
-    by_digest: dict[str, list[FileCheck]] = defaultdict(list)
-    for check in files:
+def _duplicate_findings(
+    files: list[FileCheck], segments: list[tuple], allow_across_splits: bool = False
+) -> tuple[list[str], list[str]]:
+    """Identical content in two splits is an error (the test set leaks); in one split, a warning.
+
+    ``segments`` holds each file's (start, end): two different segments of one file are not copies (their groups
+    decide whether they may be in two splits), as in ``discovery.find_duplicate_files``, which train uses.
+    """
+    by_digest: dict[tuple, list[FileCheck]] = defaultdict(list)
+    for check, segment in zip(files, segments, strict=True):
         if check.digest and check.size:
-            by_digest[check.digest].append(check)
+            by_digest[(check.digest, *segment)].append(check)
     errors, warnings = [], []
     for copies in by_digest.values():
         if len(copies) < 2:
             continue
         listed = "; ".join(f"{c.split}/{c.label}: {c.path}" for c in copies)
         if len({c.split for c in copies}) > 1:
-            errors.append(f"the same file is in more than one split: {listed}; keep one copy")
+            found = f"the same file is in more than one split: {listed}; keep one copy"
+            (warnings if allow_across_splits else errors).append(found)
         else:
             warnings.append(f"duplicate files in {copies[0].split} (they count twice): {listed}")
     return errors, warnings
@@ -239,6 +241,7 @@ def validate_dataset(
     spec: ClipSpec,
     num_workers: int = 2,
     progress: bool = True,
+    allow_duplicates: bool = False,
 ) -> ValidationReport:
     """Check every video of every split and the splits against each other.
 
@@ -248,6 +251,8 @@ def validate_dataset(
         spec: the clip specification; its evaluation clips are the frames that must decode.
         num_workers: decoding processes; 0 or 1 decodes in this process.
         progress: show a progress bar over files.
+        allow_duplicates: report the same file in two splits as a warning, not an error (train's
+            ``--allow_duplicates``).
 
     Returns:
         The report: errors make ``ok`` false; warnings don't.
@@ -257,7 +262,8 @@ def validate_dataset(
         for record in records:
             counts[split][labels.id2label[record.label]] += 1
     files = _check_files(splits, labels, spec, num_workers, progress)
-    duplicate_errors, duplicate_warnings = _duplicate_findings(files)
+    segments = [(record.start, record.end) for records in splits.values() for record in records]  # as files
+    duplicate_errors, duplicate_warnings = _duplicate_findings(files, segments, allow_duplicates)
     return ValidationReport(
         spec=spec,
         counts=counts,

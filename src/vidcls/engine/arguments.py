@@ -1,14 +1,19 @@
-"""The settings of vidcls train beyond TrainingArguments, and the guide's defaults for TrainingArguments."""
+"""The settings of vidcls train beyond TrainingArguments, the guide's defaults for TrainingArguments, and the
+checks of TrainingArguments that fail early (before any data is read) rather than deep inside the Trainer."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from dataclasses import dataclass, field
 
 import torch
 
 from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
+from vidcls.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 # The guide's settings; every TrainingArguments flag can still override them on the command line.
 GUIDE_TRAINING_DEFAULTS = {
@@ -32,6 +37,84 @@ GUIDE_TRAINING_DEFAULTS = {
     "remove_unused_columns": False,  # the collator needs the dataset's own keys
     "save_total_limit": 2,
 }
+# Guide defaults that follow other flags when the command line leaves them unset: see fill_coupled_defaults.
+COUPLED_DEFAULTS = ("save_strategy", "save_steps", "load_best_model_at_end")
+HALF_PRECISION_FLAGS = ("fp16", "bf16", "fp16_full_eval", "bf16_full_eval")
+
+
+def fill_coupled_defaults(values: dict) -> dict:
+    """Checkpoints follow evaluation, and the best evaluation is kept where it can be; flags given win.
+
+    The guide saves and evaluates every epoch and keeps the best: ``--eval_strategy steps --eval_steps 50`` alone
+    then saves every 50 steps too, and ``--eval_strategy no`` (or ``--save_strategy no``) trains to the last step
+    instead of failing on a default nobody set. ``values`` holds the parsed flags, None where unset.
+    """
+    values = dict(values)
+    eval_strategy = _strategy(values.get("eval_strategy"))
+    if values.get("save_strategy") is None:
+        values["save_strategy"] = eval_strategy if eval_strategy != "no" else GUIDE_TRAINING_DEFAULTS["save_strategy"]
+    save_strategy = _strategy(values["save_strategy"])
+    if values.get("save_steps") is None:
+        # TrainingArguments evaluates every logging_steps when eval_steps is unset.
+        follows = save_strategy == eval_strategy == "steps"
+        values["save_steps"] = (values.get("eval_steps") or values.get("logging_steps")) if follows else 500
+    if values.get("load_best_model_at_end") is None:
+        matching = save_strategy == "best" or (
+            save_strategy == eval_strategy and (eval_strategy != "steps" or _multiple(values))
+        )
+        values["load_best_model_at_end"] = eval_strategy != "no" and save_strategy != "no" and matching
+        if not values["load_best_model_at_end"]:
+            logger.info(
+                "keeping the last model, not the best: that needs a checkpoint at every evaluation "
+                "(--eval_strategy %s, --save_strategy %s)",
+                eval_strategy,
+                save_strategy,
+            )
+    return values
+
+
+def _strategy(value) -> str:
+    """The strategy ("steps", "epoch", "no" or "best") from a flag's text or an IntervalStrategy/SaveStrategy."""
+    return str(getattr(value, "value", value) or "no")
+
+
+def _multiple(values: dict) -> bool:
+    """Whether steps-based checkpoints fall on evaluations (load_best_model_at_end needs that)."""
+    eval_steps = values.get("eval_steps") or values.get("logging_steps") or 1
+    return float(values["save_steps"]) % float(eval_steps) == 0
+
+
+def check_training_arguments(args) -> None:
+    """Refuse, before any data is read, TrainingArguments that would fail (or do nothing useful) only later.
+
+    Raises:
+        ConfigError: half precision where training runs on the CPU, or a --report_to integration that is not
+            installed.
+    """
+    on_cpu = args.use_cpu or not torch.accelerator.is_available()
+    for flag in HALF_PRECISION_FLAGS:
+        if getattr(args, flag, False) and on_cpu:
+            why = "--use_cpu is set" if args.use_cpu and torch.accelerator.is_available() else "no GPU is visible"
+            raise ConfigError(f"--{flag} needs a GPU, and training would run on the CPU here ({why}); drop --{flag}")
+    _check_report_to(args.report_to)
+
+
+def _check_report_to(report_to) -> None:
+    """Each --report_to integration must be installed: the Trainer only finds out once the data is read."""
+    from transformers.integrations import INTEGRATION_TO_CALLBACK
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    for name in names:
+        if name in ("none", "all"):  # "all": those installed
+            continue
+        if name not in INTEGRATION_TO_CALLBACK:
+            known = ", ".join(INTEGRATION_TO_CALLBACK)
+            raise ConfigError(f"--report_to {name}: not a reporting integration; choose from {known}, all or none")
+        try:
+            INTEGRATION_TO_CALLBACK[name]()  # their constructors only check that the package imports
+        except (ImportError, RuntimeError) as err:
+            cause = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
+            raise ConfigError(f"--report_to {name}: {cause}; install it, or pass --report_to none") from err
 
 
 @dataclass
@@ -55,7 +138,18 @@ class DataArguments:
     )
     strict: bool = field(
         default=False,
-        metadata={"help": "Fail before training, listing every unreadable video, instead of skipping them."},
+        metadata={
+            "help": "Fail before training on anything vidcls check calls an error (videos that cannot be opened, "
+            "or that break where clips are taken; the same file in two splits), listing each, instead of "
+            "skipping unreadable videos."
+        },
+    )
+    allow_duplicates: bool = field(
+        default=False,
+        metadata={
+            "help": "Train even when the same file (same content) is in two splits, with a warning: scores on the "
+            "split holding the copy are then inflated. Without it, such a dataset is refused."
+        },
     )
     cache_dir: str | None = field(
         default=None, metadata={"help": "Keep decoded frames here (reduced size) so later epochs skip decoding."}

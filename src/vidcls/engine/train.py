@@ -10,15 +10,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from transformers import TrainingArguments, set_seed
-from transformers.trainer import TRAINER_STATE_NAME as TRAINER_STATE
-from transformers.trainer_utils import get_last_checkpoint
 
 from vidcls.config import ClipSpec
 from vidcls.data.cache import FrameCache
 from vidcls.data.dataset import ClipDataset
+from vidcls.data.discovery import check_duplicate_files
 from vidcls.data.layouts import LayoutOptions, load_dataset
-from vidcls.engine.arguments import DataArguments, ModelArguments
+from vidcls.data.validate import validate_dataset
+from vidcls.engine.arguments import DataArguments, ModelArguments, check_training_arguments
 from vidcls.engine.batching import ClipCollator
+from vidcls.engine.checkpoints import resume_checkpoint
 from vidcls.engine.metrics import compute_metrics
 from vidcls.engine.recipes import (
     RecipeArguments,
@@ -58,10 +59,11 @@ def train(
     recipe = resolve(recipe_args or RecipeArguments())
     if training_args.output_dir is None:
         raise ConfigError("--output_dir is required: the folder where the trained model is saved")
-    layout = LayoutOptions.from_flags(
-        data_args.split_ratios, data_args.group_pattern, data_args.fold, data_args.split_seed
-    )
-    dataset = load_dataset(data_args.data_dir, layout)  # refuses groups found in two splits
+    check_training_arguments(training_args)
+    resume = resume_checkpoint(training_args)  # removes checkpoints cut short, before anything is read
+    dataset = load_dataset(data_args.data_dir, LayoutOptions.from_args(data_args))  # refuses groups found in two splits
+    if not data_args.strict:  # --strict lists copies with every other error, below
+        check_duplicate_files(dataset.splits, allow=data_args.allow_duplicates)  # and files found in two
     train_records = dataset.records(data_args.train_split, "--train_split")
     eval_records = dataset.records(data_args.eval_split, "--eval_split")
     labels = dataset.labels
@@ -87,6 +89,8 @@ def train(
     family = family_of(model.config)
     output_dir = Path(training_args.output_dir)
     check_output_dir(output_dir, model)
+    if data_args.strict:
+        check_strictly(dataset.splits, dataset.labels, spec, data_args, training_args)
     train_set, eval_set = build_datasets(train_records, eval_records, spec, data_args, output_dir)
 
     training_args.label_names = ["labels", "video_index"]
@@ -102,7 +106,7 @@ def train(
         recipe=recipe,
         callbacks=[EpochSummary()],
     )
-    result = trainer.train(resume_from_checkpoint=_last_checkpoint(training_args))
+    result = trainer.train(resume_from_checkpoint=resume)
     history = list(trainer.state.log_history)  # before the best model's re-evaluation below
     metrics = {**result.metrics, **trainer.evaluate()}
 
@@ -133,13 +137,38 @@ def train(
     return metrics
 
 
+def check_strictly(splits, labels, spec: ClipSpec, data_args: DataArguments, training_args) -> None:
+    """--strict: refuse to train on anything ``vidcls check`` calls an error, with the same checks.
+
+    Every video of every split is hashed and decoded where its evaluation clips are taken, so files that open
+    but are cut short or corrupt midway are found before training, not skipped during it.
+    """
+    report = validate_dataset(
+        splits,
+        labels,
+        spec,
+        num_workers=training_args.dataloader_num_workers,
+        progress=training_args.process_index == 0,
+        allow_duplicates=data_args.allow_duplicates,
+    )
+    for warning in report.warnings:
+        logger.warning("%s", warning)
+    if report.errors:
+        raise DatasetError(
+            f"--strict: {len(report.errors)} errors (as vidcls check {data_args.data_dir} reports them): "
+            f"{'; '.join(report.errors)}; fix them, or drop --strict to skip unreadable videos"
+        )
+
+
 def build_datasets(train_records, eval_records, spec: ClipSpec, data_args: DataArguments, output_dir: Path):
     """Training and validation datasets; unreadable videos are set aside, or fail the run with --strict."""
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9)) if data_args.cache_dir else None
     failure_log = output_dir / SKIPPED_LOG
     failure_log.unlink(missing_ok=True)
-    options = {"cache": cache, "failure_log": failure_log, "decoder": data_args.decoder}
+    # Each video is also decoded at its last frame, so that files cut short are skipped (and listed) from the
+    # start rather than trained on up to where they break; --strict already decoded every clip.
+    options = {"cache": cache, "failure_log": failure_log, "decoder": data_args.decoder, "verify": not data_args.strict}
     train_set = ClipDataset(train_records, spec, train=True, **options)
     eval_set = ClipDataset(eval_records, spec, train=False, **options)
     unreadable = train_set.skipped + eval_set.skipped
@@ -165,25 +194,6 @@ def write_skipped_report(output_dir: Path, datasets: list[ClipDataset]) -> list[
     if report:
         logger.warning("%d videos were skipped; listed in %s", len(report), output_dir / "skipped_videos.json")
     return report
-
-
-def _last_checkpoint(training_args: TrainingArguments) -> str | None:
-    """Rerunning the same command continues from the newest complete checkpoint in the output folder.
-
-    The Trainer writes a checkpoint's trainer_state.json last, so a checkpoint without it was cut short (the
-    process was killed while saving): it is removed rather than resumed from.
-    """
-    output_dir = Path(training_args.output_dir)
-    if not output_dir.is_dir():
-        return None
-    for partial in output_dir.glob("checkpoint-*"):
-        if partial.is_dir() and not (partial / TRAINER_STATE).exists() and training_args.process_index == 0:
-            logger.warning("removing %s: it was not completely written", partial)
-            shutil.rmtree(partial, ignore_errors=True)
-    checkpoint = get_last_checkpoint(str(output_dir))
-    if checkpoint:
-        logger.info("resuming from %s", checkpoint)
-    return checkpoint
 
 
 def check_output_dir(output_dir: Path, model) -> None:

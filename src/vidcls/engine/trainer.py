@@ -27,6 +27,11 @@ class VideoTrainer(Trainer):
 
     def __init__(self, *args, clip_spec: ClipSpec, input_name: str, recipe: Recipe | None = None, **kwargs):
         self.recipe = recipe or Recipe()
+        settings = kwargs.get("args")
+        if settings is not None and settings.dataloader_num_workers == 0:
+            # The guide's defaults keep workers alive between epochs; with no workers there is nothing to keep,
+            # and torch's DataLoader refuses the combination ("persistent_workers option needs num_workers > 0").
+            settings.dataloader_persistent_workers = False
         if self.recipe.soft_targets:
             # The Trainer's hook for a custom loss: it pops the labels and scales for accumulation and devices.
             kwargs.setdefault("compute_loss_func", soft_target_cross_entropy)
