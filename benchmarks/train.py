@@ -27,7 +27,7 @@ from transformers import AutoModelForVideoClassification, TrainingArguments, Vid
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.layouts import load_dataset
 from vidcls.data.synthetic import make_motion_dataset
-from vidcls.engine.arguments import GUIDE_TRAINING_DEFAULTS
+from vidcls.engine.arguments import guide_training_defaults
 from vidcls.engine.batching import ClipCollator
 from vidcls.engine.trainer import VideoTrainer
 from vidcls.models.factory import resolve_clip_spec, tiny_videomae_config
@@ -87,7 +87,7 @@ def vidcls_trainer(data: Path, config: VideoMAEConfig, args, timer: StepTimer) -
     model = AutoModelForVideoClassification.from_config(config, attn_implementation=attention)
     spec = resolve_clip_spec(model)
     settings = {
-        **GUIDE_TRAINING_DEFAULTS,
+        **guide_training_defaults(),
         "eval_strategy": "no",
         "save_strategy": "no",
         "load_best_model_at_end": False,

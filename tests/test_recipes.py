@@ -51,7 +51,7 @@ def test_flag_beats_preset_beats_off():
     overridden = resolve(RecipeArguments(recipe="videomae", mixup_alpha=0.0, rand_augment="off", layer_decay=0.9))
     assert (overridden.mixup_alpha, overridden.rand_augment, overridden.layer_decay) == (0.0, None, 0.9)
     assert overridden.cutmix_alpha == 1.0  # the rest stays the preset's
-    one_piece = resolve(RecipeArguments(label_smoothing=0.2))
+    one_piece = resolve(RecipeArguments(), label_smoothing=0.2)  # the Trainer's --label_smoothing_factor
     assert one_piece == Recipe(label_smoothing=0.2) and one_piece.soft_targets
     assert resolve(RecipeArguments(recipe="videomae")).card_settings()["recipe"] == "videomae"
     assert Recipe().card_settings() == {"recipe": "guide"}
@@ -236,3 +236,20 @@ def test_videomae_recipe_end_to_end(tmp_path, motion_data, micro_config):
     assert "| `recipe` | `videomae` |" in card and "| `layer_decay` | `0.75` |" in card
     assert "| `weight_decay` | `0.05` |" in card
     assert json.loads((output_dir / "vidcls.json").read_text())["rand_augment"] == [4, 7]
+
+
+def test_label_smoothing_is_the_trainers_flag(capsys):
+    from vidcls.cli import main
+    from vidcls.cli.train import build_parser, split_arguments
+
+    def smoothing(*flags):
+        args = build_parser().parse_args(["--data_dir", "d", "--output_dir", "o", *flags])
+        return split_arguments(args)[3].label_smoothing_factor
+
+    assert smoothing() == 0.0 and smoothing("--recipe", "videomae") == 0.1
+    assert smoothing("--recipe", "videomae", "--label_smoothing_factor", "0") == 0.0  # a flag beats the recipe
+    # The old name still works and names the new one (the run then stops at the missing data folder).
+    assert main(["train", "--data_dir", "nowhere", "--output_dir", "o", "--label_smoothing", "0.2"]) == 2
+    assert "--label_smoothing is deprecated; use --label_smoothing_factor" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--label_smoothing_factor"):
+        resolve(RecipeArguments(), label_smoothing=1.5)

@@ -44,7 +44,9 @@ class ClipFlags:
 
     _argument_group_name = "clips"
 
-    num_frames: int | None = _flag(None, f"Frames per clip; unset: the model's ({_CLIP_DEFAULTS.num_frames} to check).")
+    num_frames: int | None = _flag(
+        None, f"Frames per clip; unset: the model's ({_CLIP_DEFAULTS.num_frames} without a model)."
+    )
     sample_rate: int = _flag(_CLIP_DEFAULTS.sample_rate, "Take every n-th frame at the video's own fps.")
     eval_clips: int = _flag(_CLIP_DEFAULTS.eval_clips, "Evenly spaced clips per video when evaluating.")
 

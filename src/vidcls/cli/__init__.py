@@ -129,8 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = importlib.import_module(COMMANDS[name])
-    parser = command.build_parser()
+    # A command whose full parser needs torch (train: TrainingArguments) answers --help from a lighter one.
+    light_help = hasattr(command, "build_help_parser") and any(t in ("-h", "--help") for t in rest)
+    parser = command.build_help_parser() if light_help else command.build_parser()
     parser.prog = f"vidcls {name}"
+    if "--help_all" in rest:
+        parser.print_help()
+        return 0
     parser.allow_abbrev = False  # read at parse time: no flag is a prefix of another
     try:
         rest = normalize_flags(parser, apply_config_file(parser, rest), getattr(command, "DEPRECATED_FLAGS", {}))

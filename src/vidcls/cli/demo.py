@@ -13,7 +13,7 @@ from transformers import TrainingArguments
 
 from vidcls.cli.evaluate import format_report
 from vidcls.data.synthetic import CLIPS_PER_GROUP, DIRECTIONS, make_motion_dataset
-from vidcls.engine.arguments import GUIDE_TRAINING_DEFAULTS, DataArguments, ModelArguments
+from vidcls.engine.arguments import DataArguments, ModelArguments, guide_training_defaults
 from vidcls.engine.evaluate import evaluate
 from vidcls.engine.predict import Predictor
 from vidcls.engine.train import train
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         + " ".join(f"--{k} {v}" for k, v in flags.items()),
     )
     shutil.rmtree(output_dir, ignore_errors=True)
-    training_args = TrainingArguments(output_dir=str(output_dir), **{**GUIDE_TRAINING_DEFAULTS, **flags})
+    training_args = TrainingArguments(output_dir=str(output_dir), **{**guide_training_defaults(), **flags})
     train(DataArguments(data_dir=str(data_dir), hflip=False), ModelArguments(config_name="tiny"), training_args)
 
     _step("3/4 evaluate on the test split", f"vidcls evaluate --model_dir {output_dir} --data_dir {data_dir}")

@@ -3,57 +3,70 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
-from transformers import HfArgumentParser, TrainingArguments
-
+from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.engine.arguments import (
     COUPLED_DEFAULTS,
-    GUIDE_TRAINING_DEFAULTS,
+    TRAINING_DEFAULTS,
     DataArguments,
     ModelArguments,
+    RecipeArguments,
     fill_coupled_defaults,
+    guide_training_defaults,
 )
-from vidcls.engine.recipes import TRAINING_DEFAULTS, RecipeArguments
-from vidcls.engine.train import train
-from vidcls.errors import ConfigError
 
-ARGUMENT_CLASSES = (DataArguments, ModelArguments, RecipeArguments, TrainingArguments)
+VIDCLS_GROUPS = (DataArguments, ModelArguments, RecipeArguments)
+USAGE = "vidcls train --data_dir DIR --output_dir DIR [--model_name_or_path ID | --config_name NAME] [flags]"
+TRAINER_FLAGS = (
+    "Every flag of transformers' TrainingArguments is accepted too (--num_train_epochs, --learning_rate, "
+    "--per_device_train_batch_size, --dataloader_num_workers, --bf16, --report_to, ...) with the guide's defaults; "
+    "`vidcls train --help_all` lists them."
+)
+# Old names, still read (with a warning that gives the new one).
+DEPRECATED_FLAGS = {"--split": "--split_ratios", "--label_smoothing": "--label_smoothing_factor"}
 
 
-def build_parser() -> HfArgumentParser:
-    parser = HfArgumentParser(
-        ARGUMENT_CLASSES,
-        description=__doc__ + " Every TrainingArguments flag is accepted; defaults follow the guide.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.set_defaults(**GUIDE_TRAINING_DEFAULTS)
+def build_help_parser():
+    """vidcls's own flags, by group, without loading torch: what ``vidcls train --help`` prints at once."""
+    parser = command_parser(f"{__doc__} {TRAINER_FLAGS}", *VIDCLS_GROUPS)
+    parser.usage = USAGE
+    parser.add_argument("--help_all", action="store_true", help="List the Trainer's flags too (loads torch).")
+    return parser
+
+
+def build_parser():
+    """Every flag: vidcls's groups and the Trainer's (TrainingArguments), with the guide's defaults."""
+    from transformers import TrainingArguments
+
+    class TrainerFlags(TrainingArguments):  # the same class, under its own --help heading
+        _argument_group_name = "Trainer (transformers TrainingArguments; defaults are the guide's)"
+
+    parser = command_parser(__doc__ + " Every TrainingArguments flag is accepted; defaults follow the guide.",
+                            *VIDCLS_GROUPS, TrainerFlags)  # fmt: skip
+    parser.set_defaults(**guide_training_defaults())
     # Unset (None) until split_arguments, which gives them the --recipe's value, or follows the flags they go with.
     parser.set_defaults(**dict.fromkeys(TRAINING_DEFAULTS["guide"]))
     parser.set_defaults(**dict.fromkeys(COUPLED_DEFAULTS))
     # The full usage lists hundreds of TrainingArguments flags: keep error messages short.
-    parser.usage = "vidcls train --data_dir DIR --output_dir DIR [--model_name_or_path ID | --config_name NAME] [flags]"
+    parser.usage = USAGE
     return parser
 
 
 def split_arguments(args: argparse.Namespace):
     """Namespace -> (DataArguments, ModelArguments, RecipeArguments, TrainingArguments); checks raise ConfigError."""
+    from transformers import TrainingArguments
+
     values = fill_coupled_defaults(vars(args))
     for name, value in TRAINING_DEFAULTS.get(values.get("recipe"), TRAINING_DEFAULTS["guide"]).items():
         if values.get(name) is None:  # a flag given on the command line wins over the recipe
             values[name] = value
-    parsed = []
-    for cls in ARGUMENT_CLASSES:
-        names = {f.name for f in dataclasses.fields(cls) if f.init}
-        try:
-            parsed.append(cls(**{k: v for k, v in values.items() if k in names}))
-        except ValueError as err:
-            raise ConfigError(str(err).strip().splitlines()[0]) from err
-    return parsed
+    return split_namespace(argparse.Namespace(**values), *VIDCLS_GROUPS, TrainingArguments)
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidcls.engine.train import train  # torch: loaded only to run, not for --help
+
     data_args, model_args, recipe_args, training_args = split_arguments(args)
     metrics = train(data_args, model_args, training_args, recipe_args)
     print(json.dumps({k: v for k, v in metrics.items() if k.startswith("eval_")}, indent=2))

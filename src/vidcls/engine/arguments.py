@@ -1,5 +1,6 @@
-"""The settings of vidcls train beyond TrainingArguments, the guide's defaults for TrainingArguments, and the
-checks of TrainingArguments that fail early (before any data is read) rather than deep inside the Trainer."""
+"""The settings of vidcls train beyond TrainingArguments (data, model, recipe), the guide's defaults for
+TrainingArguments, and the checks of TrainingArguments that fail early (before any data is read) rather than deep
+inside the Trainer. torch is imported only where a value needs it, so ``vidcls train --help`` is instant."""
 
 from __future__ import annotations
 
@@ -8,35 +9,40 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-import torch
-
-from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
 from vidcls.errors import ConfigError
+from vidcls.settings import ClipFlags, LayoutFlags
 
 logger = logging.getLogger(__name__)
 
-# The guide's settings; every TrainingArguments flag can still override them on the command line.
-GUIDE_TRAINING_DEFAULTS = {
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "learning_rate": 5e-5,
-    "warmup_steps": 0.1,  # a float below 1 is a ratio of the total steps
-    "logging_steps": 10,
-    "load_best_model_at_end": True,
-    "metric_for_best_model": "accuracy",  # per-video accuracy, see engine/metrics.py
-    "per_device_train_batch_size": 8,
-    "per_device_eval_batch_size": 8,
-    # 2 decoding workers feed about 130 clips/s of 224 px: enough for a CPU, a third of what a GPU trains
-    # VideoMAE-base at; with CUDA, up to 8 (one core is left to the training process).
-    "dataloader_num_workers": min(8, max(2, (os.cpu_count() or 2) - 1)) if torch.cuda.is_available() else 2,
-    "dataloader_persistent_workers": True,
-    "dataloader_pin_memory": torch.cuda.is_available(),  # pinning only helps copies to a GPU
-    # Without a GPU, say so: under torchrun this is what turns on multi-process CPU training (gloo).
-    "use_cpu": not torch.cuda.is_available(),
-    "report_to": ["tensorboard"] if importlib.util.find_spec("tensorboard") else "none",
-    "remove_unused_columns": False,  # the collator needs the dataset's own keys
-    "save_total_limit": 2,
-}
+
+def guide_training_defaults() -> dict:
+    """The guide's TrainingArguments; every TrainingArguments flag can still override them on the command line."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "eval_strategy": "epoch",
+        "save_strategy": "epoch",
+        "learning_rate": 5e-5,
+        "warmup_steps": 0.1,  # a float below 1 is a ratio of the total steps
+        "logging_steps": 10,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "accuracy",  # per-video accuracy, see engine/metrics.py
+        "per_device_train_batch_size": 8,
+        "per_device_eval_batch_size": 8,
+        # 2 decoding workers feed about 130 clips/s of 224 px: enough for a CPU, a third of what a GPU trains
+        # VideoMAE-base at; with CUDA, up to 8 (one core is left to the training process).
+        "dataloader_num_workers": min(8, max(2, (os.cpu_count() or 2) - 1)) if cuda else 2,
+        "dataloader_persistent_workers": True,
+        "dataloader_pin_memory": cuda,  # pinning only helps copies to a GPU
+        # Without a GPU, say so: under torchrun this is what turns on multi-process CPU training (gloo).
+        "use_cpu": not cuda,
+        "report_to": ["tensorboard"] if importlib.util.find_spec("tensorboard") else "none",
+        "remove_unused_columns": False,  # the collator needs the dataset's own keys
+        "save_total_limit": 2,
+    }
+
+
 # Guide defaults that follow other flags when the command line leaves them unset: see fill_coupled_defaults.
 COUPLED_DEFAULTS = ("save_strategy", "save_steps", "load_best_model_at_end")
 HALF_PRECISION_FLAGS = ("fp16", "bf16", "fp16_full_eval", "bf16_full_eval")
@@ -52,7 +58,7 @@ def fill_coupled_defaults(values: dict) -> dict:
     values = dict(values)
     eval_strategy = _strategy(values.get("eval_strategy"))
     if values.get("save_strategy") is None:
-        values["save_strategy"] = eval_strategy if eval_strategy != "no" else GUIDE_TRAINING_DEFAULTS["save_strategy"]
+        values["save_strategy"] = eval_strategy if eval_strategy != "no" else "epoch"  # the guide's
     save_strategy = _strategy(values["save_strategy"])
     if values.get("save_steps") is None:
         # TrainingArguments evaluates every logging_steps when eval_steps is unset.
@@ -91,6 +97,8 @@ def check_training_arguments(args) -> None:
         ConfigError: half precision where training runs on the CPU, or a --report_to integration that is not
             installed.
     """
+    import torch
+
     on_cpu = args.use_cpu or not torch.accelerator.is_available()
     for flag in HALF_PRECISION_FLAGS:
         if getattr(args, flag, False) and on_cpu:
@@ -118,20 +126,22 @@ def _check_report_to(report_to) -> None:
 
 
 @dataclass
-class DataArguments:
+class DataArguments(ClipFlags, LayoutFlags):
+    """The data flags of vidcls train: the shared clip and layout groups, and what only training needs."""
+
+    _argument_group_name = "data"
+
     data_dir: str = field(
+        kw_only=True,  # no default, after the groups' defaulted fields
         metadata={
             "help": "Dataset: DATA/{train,val,test}/<Class>/<video>; DATA/<Class>/<video> (split by group); "
             "UCF101/HMDB51 videos with their split lists; a .csv/.jsonl manifest (path,label[,group][,start,end]"
             "[,split]) or a folder with metadata.csv; a .tar.gz of any of these, or "
             "hf://datasets/<owner>/<repo>/<archive>.tar.gz."
-        }
+        },
     )
     train_split: str = field(default="train", metadata={"help": "Folder of the training split."})
     eval_split: str = field(default="val", metadata={"help": "Folder of the split evaluated every epoch."})
-    num_frames: int | None = field(default=None, metadata={"help": "Frames per clip (default: the model's)."})
-    sample_rate: int = field(default=4, metadata={"help": "Take every n-th frame at the video's own fps."})
-    eval_clips: int = field(default=4, metadata={"help": "Evenly spaced clips per video when evaluating."})
     hflip: bool = field(
         default=True,
         metadata={"help": "Random horizontal flip in training; --hflip false when labels depend on direction."},
@@ -160,25 +170,12 @@ class DataArguments:
     decoder: str = field(
         default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
     )
-    # Layout options (single folder split by group, split lists, manifests) go below.
-    split_ratios: str | None = field(
-        default=None, metadata={"help": LAYOUT_FLAG_HELP["split_ratios"], "aliases": ["--split"]}
-    )
-    group_pattern: str | None = field(default=None, metadata={"help": LAYOUT_FLAG_HELP["group_pattern"]})
-    fold: int = field(default=1, metadata={"help": LAYOUT_FLAG_HELP["fold"]})
-    split_seed: int = field(default=0, metadata={"help": LAYOUT_FLAG_HELP["split_seed"]})
-    # Archives and manifests: what reading the dataset may take (LayoutOptions.from_args reads these too).
-    max_extract_gb: float = field(
-        default=LayoutOptions.max_extract_gb, metadata={"help": LAYOUT_FLAG_HELP["max_extract_gb"]}
-    )
-    max_archive_members: int = field(
-        default=LayoutOptions.max_archive_members, metadata={"help": LAYOUT_FLAG_HELP["max_archive_members"]}
-    )
-    allow_outside_paths: bool = field(default=False, metadata={"help": LAYOUT_FLAG_HELP["allow_outside_paths"]})
 
 
 @dataclass
 class ModelArguments:
+    _argument_group_name = "model"
+
     model_name_or_path: str | None = field(
         default=None,
         metadata={"help": "Hub id or folder of a pretrained video classifier, e.g. MCG-NJU/videomae-base."},
@@ -186,3 +183,104 @@ class ModelArguments:
     config_name: str | None = field(
         default=None, metadata={"help": "Train from scratch from a config: 'tiny', a config.json or a hub id."}
     )
+
+
+# Each knob's value when no flag and no preset sets it: the guide's behaviour.
+OFF = {
+    "layer_decay": 1.0,
+    "drop_path": 0.0,
+    "mixup_alpha": 0.0,
+    "cutmix_alpha": 0.0,
+    "label_smoothing": 0.0,
+    "rand_augment": "off",
+    "random_erasing": 0.0,
+    "repeated_augmentation": 1,
+}
+PRESETS = {
+    "guide": {},
+    "videomae": {
+        "layer_decay": 0.75,
+        "drop_path": 0.1,
+        "mixup_alpha": 0.8,
+        "cutmix_alpha": 1.0,
+        "label_smoothing": 0.1,
+        # The paper's table says RandAug (9, 0.5); its code runs timm's "rand-m7-n4-mstd0.5-inc1": 4 ops, magnitude 7.
+        "rand_augment": "4,7",
+        "random_erasing": 0.25,
+        "repeated_augmentation": 2,
+    },
+}
+# TrainingArguments defaults a recipe sets when the command line leaves them unset (cli/train.py). AdamW's betas
+# (0.9, 0.999) are the paper's and already the Trainer's default.
+TRAINING_DEFAULTS = {
+    "guide": {"weight_decay": 0.0, "label_smoothing_factor": 0.0},
+    "videomae": {"weight_decay": 0.05, "label_smoothing_factor": 0.1},
+}
+
+
+def _help(text: str, paper: str) -> dict:
+    return {"help": f"{text} Unset: the recipe's value. VideoMAE: {paper}."}
+
+
+@dataclass
+class RecipeArguments:
+    """The training recipe; label smoothing is the Trainer's own --label_smoothing_factor (VideoMAE: 0.1)."""
+
+    _argument_group_name = "recipe (the guide's, or the VideoMAE paper's fine-tuning)"
+
+    recipe: str = field(
+        default="guide",
+        metadata={
+            "help": "guide: the guide's settings. videomae: the VideoMAE paper's fine-tuning, every flag below at "
+            "the paper's value, and --weight_decay 0.05 unless given (learning rate, epochs and schedule are "
+            "left to you: the paper's 5e-4 x batch/256, 75 epochs, cosine, fit Kinetics-400). A flag below "
+            "overrides the recipe."
+        },
+    )
+    layer_decay: float | None = field(
+        default=None,
+        metadata=_help(
+            "Layer-wise LR decay d: block i of L learns at lr*d^(L-i), the embeddings at lr*d^(L+1).", "0.75"
+        ),
+    )
+    drop_path: float | None = field(
+        default=None, metadata=_help("Stochastic depth rate of the last block, rising from 0 at the first.", "0.1")
+    )
+    mixup_alpha: float | None = field(
+        default=None, metadata=_help("MixUp of training batches, lambda ~ Beta(alpha, alpha); 0 is off.", "0.8")
+    )
+    cutmix_alpha: float | None = field(
+        default=None, metadata=_help("CutMix; with MixUp on too, each batch uses one of them at even odds.", "1.0")
+    )
+    rand_augment: str | None = field(
+        default=None,
+        metadata=_help(
+            "RandAugment 'N,M': N ops at magnitude M of 10, one draw per clip; 'off'.",
+            "4,7 (its code; RandAug (9, 0.5) in the paper)",
+        ),
+    )
+    random_erasing: float | None = field(
+        default=None, metadata=_help("Probability of erasing a random rectangle from every frame of a clip.", "0.25")
+    )
+    repeated_augmentation: int | None = field(
+        default=None, metadata=_help("Each training video k times per epoch, each a new clip and augmentation.", "2")
+    )
+
+    def __post_init__(self):
+        if self.recipe not in PRESETS:
+            raise ConfigError(f"--recipe {self.recipe!r} is not a recipe; choose one of: {', '.join(PRESETS)}")
+        if self.rand_augment is not None:
+            parse_rand_augment(self.rand_augment)
+
+
+def parse_rand_augment(value: str) -> tuple[int, int] | None:
+    """'4,7' -> (4, 7); 'off' -> None."""
+    if value.strip().lower() in ("off", "none", "0"):
+        return None
+    try:
+        num_ops, magnitude = (int(part) for part in value.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--rand_augment takes 'N,M' (ops, magnitude of 10; e.g. 4,7) or 'off', got {value!r}"
+        ) from None
+    return num_ops, magnitude

@@ -20,109 +20,17 @@ scripts/kinetics/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_1600/
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
 
+from vidcls.engine.arguments import OFF, PRESETS, RecipeArguments, parse_rand_augment
 from vidcls.errors import ConfigError
 from vidcls.models.families import FAMILIES, family_of
 
-# Each knob's value when no flag and no preset sets it: the guide's behaviour.
-OFF = {
-    "layer_decay": 1.0,
-    "drop_path": 0.0,
-    "mixup_alpha": 0.0,
-    "cutmix_alpha": 0.0,
-    "label_smoothing": 0.0,
-    "rand_augment": "off",
-    "random_erasing": 0.0,
-    "repeated_augmentation": 1,
-}
-PRESETS = {
-    "guide": {},
-    "videomae": {
-        "layer_decay": 0.75,
-        "drop_path": 0.1,
-        "mixup_alpha": 0.8,
-        "cutmix_alpha": 1.0,
-        "label_smoothing": 0.1,
-        # The paper's table says RandAug (9, 0.5); its code runs timm's "rand-m7-n4-mstd0.5-inc1": 4 ops, magnitude 7.
-        "rand_augment": "4,7",
-        "random_erasing": 0.25,
-        "repeated_augmentation": 2,
-    },
-}
-# TrainingArguments defaults a recipe sets when the command line leaves them unset (cli/train.py). AdamW's betas
-# (0.9, 0.999) are the paper's and already the Trainer's default.
-TRAINING_DEFAULTS = {"guide": {"weight_decay": 0.0}, "videomae": {"weight_decay": 0.05}}
 # Parameters that get no weight decay besides biases and norms, as in VideoMAE's code (timm's no_weight_decay).
 NO_DECAY_SUFFIXES = ("cls_token", "mask_token", "position_embeddings", "time_embeddings")
-
-
-def _help(text: str, paper: str) -> dict:
-    return {"help": f"{text} Unset: the recipe's value. VideoMAE: {paper}."}
-
-
-@dataclass
-class RecipeArguments:
-    recipe: str = field(
-        default="guide",
-        metadata={
-            "help": "guide: the guide's settings. videomae: the VideoMAE paper's fine-tuning, every flag below at "
-            "the paper's value, and --weight_decay 0.05 unless given (learning rate, epochs and schedule are "
-            "left to you: the paper's 5e-4 x batch/256, 75 epochs, cosine, fit Kinetics-400). A flag below "
-            "overrides the recipe."
-        },
-    )
-    layer_decay: float | None = field(
-        default=None,
-        metadata=_help(
-            "Layer-wise LR decay d: block i of L learns at lr*d^(L-i), the embeddings at lr*d^(L+1).", "0.75"
-        ),
-    )
-    drop_path: float | None = field(
-        default=None, metadata=_help("Stochastic depth rate of the last block, rising from 0 at the first.", "0.1")
-    )
-    mixup_alpha: float | None = field(
-        default=None, metadata=_help("MixUp of training batches, lambda ~ Beta(alpha, alpha); 0 is off.", "0.8")
-    )
-    cutmix_alpha: float | None = field(
-        default=None, metadata=_help("CutMix; with MixUp on too, each batch uses one of them at even odds.", "1.0")
-    )
-    label_smoothing: float | None = field(default=None, metadata=_help("Label smoothing of the targets.", "0.1"))
-    rand_augment: str | None = field(
-        default=None,
-        metadata=_help(
-            "RandAugment 'N,M': N ops at magnitude M of 10, one draw per clip; 'off'.",
-            "4,7 (its code; RandAug (9, 0.5) in the paper)",
-        ),
-    )
-    random_erasing: float | None = field(
-        default=None, metadata=_help("Probability of erasing a random rectangle from every frame of a clip.", "0.25")
-    )
-    repeated_augmentation: int | None = field(
-        default=None, metadata=_help("Each training video k times per epoch, each a new clip and augmentation.", "2")
-    )
-
-    def __post_init__(self):
-        if self.recipe not in PRESETS:
-            raise ConfigError(f"--recipe {self.recipe!r} is not a recipe; choose one of: {', '.join(PRESETS)}")
-        if self.rand_augment is not None:
-            parse_rand_augment(self.rand_augment)
-
-
-def parse_rand_augment(value: str) -> tuple[int, int] | None:
-    """'4,7' -> (4, 7); 'off' -> None."""
-    if value.strip().lower() in ("off", "none", "0"):
-        return None
-    try:
-        num_ops, magnitude = (int(part) for part in value.split(","))
-    except ValueError:
-        raise ConfigError(
-            f"--rand_augment takes 'N,M' (ops, magnitude of 10; e.g. 4,7) or 'off', got {value!r}"
-        ) from None
-    return num_ops, magnitude
 
 
 @dataclass(frozen=True)
@@ -146,13 +54,14 @@ class Recipe:
             ("drop_path", 0.0 <= self.drop_path < 1.0, "in [0, 1)"),
             ("mixup_alpha", self.mixup_alpha >= 0.0, ">= 0; 0 is off"),
             ("cutmix_alpha", self.cutmix_alpha >= 0.0, ">= 0; 0 is off"),
-            ("label_smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
+            ("label_smoothing_factor", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)"),
             ("random_erasing", 0.0 <= self.random_erasing <= 1.0, "a probability in [0, 1]"),
             ("repeated_augmentation", isinstance(repeats, int) and repeats >= 1, "an integer >= 1; 1 is off"),
         )
         for name, ok, rule in checks:
             if not ok:
-                raise ConfigError(f"--{name} must be {rule}, got {getattr(self, name)!r}")
+                value = getattr(self, name.removesuffix("_factor"))  # label_smoothing: the Trainer's flag name
+                raise ConfigError(f"--{name} must be {rule}, got {value!r}")
 
     @property
     def soft_targets(self) -> bool:
@@ -166,12 +75,13 @@ class Recipe:
         return {"recipe": self.name, **on}
 
 
-def resolve(args: RecipeArguments) -> Recipe:
-    """Explicit flag > the recipe's preset > off."""
+def resolve(args: RecipeArguments, label_smoothing: float | None = None) -> Recipe:
+    """Explicit flag > the recipe's preset > off. ``label_smoothing`` is the Trainer's --label_smoothing_factor."""
     preset = PRESETS[args.recipe]
+    flags = {name: getattr(args, name, None) for name in OFF} | {"label_smoothing": label_smoothing}
     values = {}
     for name, off in OFF.items():
-        flag = getattr(args, name)
+        flag = flags[name]
         values[name] = flag if flag is not None else preset.get(name, off)
     values["rand_augment"] = parse_rand_augment(values["rand_augment"])
     return Recipe(name=args.recipe, **values)

@@ -56,7 +56,8 @@ def train(
     recipe_args: RecipeArguments | None = None,
 ) -> dict:
     """Train, keep the best epoch by per-video validation accuracy, save it with its clip spec; return metrics."""
-    recipe = resolve(recipe_args or RecipeArguments())
+    # Label smoothing is the Trainer's own flag; vidcls's loss applies it (the Trainer's is then unused).
+    recipe = resolve(recipe_args or RecipeArguments(), label_smoothing=training_args.label_smoothing_factor)
     if training_args.output_dir is None:
         raise ConfigError("--output_dir is required: the folder where the trained model is saved")
     check_training_arguments(training_args)
