@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
 
-from vidcls.cli.layout_flags import add_layout_arguments, layout_options
+from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.config import ClipSpec
-from vidcls.data.cache import FrameCache, fill_cache
 from vidcls.data.layouts import load_dataset
-from vidcls.data.transforms import decode_size
-from vidcls.models.factory import input_size
+from vidcls.errors import ConfigError
+from vidcls.settings import LayoutFlags
+
+
+@dataclass
+class CacheArguments:
+    _argument_group_name = "cache"
+
+    data_dir: str = field(metadata={"help": "The dataset, as vidcls train takes it."})
+    cache_dir: str = field(metadata={"help": "The cache folder (pass the same to vidcls train)."})
+    image_size: int | None = field(default=None, metadata={"help": "The model's input size (224 for base models)."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Or: read the size from this checkpoint."})
+    config_name: str | None = field(default=None, metadata={"help": "Or: read the size from this config (e.g. tiny)."})
+    cache_max_gb: float = field(default=50.0, metadata={"help": "Disk budget."})
+    num_workers: int = field(default=2, metadata={"help": "Decoding processes (per torchrun process)."})
+
+    def __post_init__(self):
+        given = [name for name in ("image_size", "model_name_or_path", "config_name") if getattr(self, name)]
+        if len(given) != 1:
+            raise ConfigError("pass exactly one of --image_size, --model_name_or_path, --config_name (the input size)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data_dir", required=True, help="The dataset, as vidcls train takes it.")
-    add_layout_arguments(parser)
-    parser.add_argument("--cache_dir", required=True, help="The cache folder (pass the same to vidcls train).")
-    size = parser.add_mutually_exclusive_group(required=True)
-    size.add_argument("--image_size", type=int, help="The model's input size (224 for base models).")
-    size.add_argument("--model_name_or_path", help="Read the input size from this checkpoint's config.")
-    size.add_argument("--config_name", help="Read the input size from this config (e.g. tiny).")
-    parser.add_argument("--cache_max_gb", type=float, default=50.0, help="Disk budget.")
-    parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes (per torchrun process).")
-    return parser
+    return command_parser(__doc__, CacheArguments, LayoutFlags)
 
 
 def shard(items: list, rank: int, world_size: int) -> list:
@@ -33,11 +41,16 @@ def shard(items: list, rank: int, world_size: int) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidcls.data.cache import FrameCache, fill_cache  # torch: loaded only to run, not for --help
+    from vidcls.data.transforms import decode_size
+    from vidcls.models.factory import input_size
+
+    _, layout = split_namespace(args, CacheArguments, LayoutFlags)
     size = args.image_size or input_size(args.model_name_or_path, args.config_name)
     spec = ClipSpec(image_size=size)
     jobs = [
         (record.path, decode_size(spec, train=split == "train"))
-        for split, records in load_dataset(args.data_dir, layout_options(args)).splits.items()
+        for split, records in load_dataset(args.data_dir, layout.layout()).splits.items()
         for record in records
     ]
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))

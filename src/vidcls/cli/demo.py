@@ -6,17 +6,10 @@ import argparse
 import json
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-from transformers import TrainingArguments
-
-from vidcls.cli.evaluate import format_report
-from vidcls.data.synthetic import CLIPS_PER_GROUP, DIRECTIONS, make_motion_dataset
-from vidcls.engine.arguments import DataArguments, ModelArguments, guide_training_defaults
-from vidcls.engine.evaluate import evaluate
-from vidcls.engine.predict import Predictor
-from vidcls.engine.train import train
+from vidcls.cli.flags import command_parser
 
 # Training from scratch needs a far larger learning rate than the guide's fine-tuning.
 DEMO_TRAINING = {
@@ -29,14 +22,22 @@ DEMO_TRAINING = {
 }
 
 
+@dataclass
+class DemoArguments:
+    _argument_group_name = "demo"
+
+    data_dir: str = field(default="data/demo", metadata={"help": "Where the generated dataset goes (kept for reruns)."})
+    output_dir: str = field(default="runs/demo", metadata={"help": "Where the trained model goes (replaced)."})
+    num_train_epochs: float = field(default=10, metadata={"help": "Training epochs."})
+    groups: str = field(default="40,4,6", metadata={"help": "Groups (textures) in train,val,test; 32 videos each."})
+    seed: int = field(default=0, metadata={"help": "Seed for data and training."})
+
+
+DEPRECATED_FLAGS = {"--epochs": "--num_train_epochs"}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data_dir", default="data/demo", help="Where the generated dataset goes (kept for reruns).")
-    parser.add_argument("--output_dir", default="runs/demo", help="Where the trained model goes (replaced).")
-    parser.add_argument("--epochs", type=float, default=10, help="Training epochs.")
-    parser.add_argument("--groups", default="40,4,6", help="Groups (textures) in train,val,test; 32 videos each.")
-    parser.add_argument("--seed", type=int, default=0, help="Seed for data and training.")
-    return parser
+    return command_parser(__doc__, DemoArguments)
 
 
 def _step(title: str, command: str) -> None:
@@ -44,6 +45,16 @@ def _step(title: str, command: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm  # the rest loads torch: only to run, not for --help
+    from transformers import TrainingArguments
+
+    from vidcls.cli.evaluate import format_report
+    from vidcls.data.synthetic import CLIPS_PER_GROUP, DIRECTIONS, make_motion_dataset
+    from vidcls.engine.arguments import DataArguments, ModelArguments, guide_training_defaults
+    from vidcls.engine.evaluate import evaluate
+    from vidcls.engine.predict import Predictor
+    from vidcls.engine.train import train
+
     started = time.monotonic()
     data_dir, output_dir = Path(args.data_dir), Path(args.output_dir)
     groups = tuple(int(n) for n in args.groups.split(","))
@@ -58,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             make_motion_dataset(data_dir, groups=groups, seed=args.seed, progress=bar.update)
         marker.write_text(f"{groups} {args.seed}")
 
-    flags = {**DEMO_TRAINING, "num_train_epochs": args.epochs, "seed": args.seed}
+    flags = {**DEMO_TRAINING, "num_train_epochs": args.num_train_epochs, "seed": args.seed}
     _step(
         "2/4 train a tiny VideoMAE from scratch",
         f"vidcls train --data_dir {data_dir} --config_name tiny --hflip false --output_dir {output_dir} "

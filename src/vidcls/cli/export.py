@@ -10,37 +10,49 @@ change against PyTorch on that split. Needs the extra: pip install 'vidcls[onnx]
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.errors import ConfigError
-from vidcls.export import EXPORT_SUBDIR, INT8_FILE, ONNX_FILE
-from vidcls.export.onnx_export import DEFAULT_OPSET, export_model, write_report
-from vidcls.export.quantize import int8_accuracy, quantize_int8
+from vidcls.export import DEFAULT_OPSET, EXPORT_SUBDIR, INT8_FILE, ONNX_FILE
+
+
+@dataclass
+class ExportArguments:
+    _argument_group_name = "export"
+
+    model_dir: str = field(metadata={"help": "Output folder of vidcls train."})
+    format: Literal["onnx"] = field(default="onnx", metadata={"help": "Export format."})
+    output_dir: str | None = field(default=None, metadata={"help": f"Export folder; None: MODEL_DIR/{EXPORT_SUBDIR}."})
+    opset: int = field(default=DEFAULT_OPSET, metadata={"help": "ONNX opset to write (18 or newer)."})
+    dynamic_batch: bool = field(default=False, metadata={"help": "Any batch size; otherwise batches of 1."})
+    verify_video: str | None = field(
+        default=None, metadata={"help": "Video whose clips verify the export; None: a generated one."}
+    )
+    quantize: bool = field(default=False, metadata={"help": f"Also write {INT8_FILE} (dynamic int8)."})
+    eval_data: str | None = field(
+        default=None, metadata={"help": "With --quantize: a split folder DIR/<Class>/<video> to measure accuracy on."}
+    )
+    num_workers: int = field(default=2, metadata={"help": "Decoding processes for --eval_data."})
+
+    def __post_init__(self):
+        if self.eval_data and not self.quantize:
+            raise ConfigError("--eval_data measures the int8 model's accuracy change: add --quantize")
+        if self.num_workers < 0:
+            raise ConfigError(f"--num_workers must be >= 0, got {self.num_workers}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train.")
-    parser.add_argument("--format", default="onnx", choices=("onnx",), help="Export format.")
-    parser.add_argument("--output_dir", default=None, help=f"Export folder; None: MODEL_DIR/{EXPORT_SUBDIR}.")
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset to write (18 or newer).")
-    parser.add_argument("--dynamic_batch", action="store_true", help="Any batch size; otherwise batches of 1.")
-    parser.add_argument(
-        "--verify_video", default=None, help="Video whose clips verify the export; None: a generated one."
-    )
-    parser.add_argument("--quantize", action="store_true", help=f"Also write {INT8_FILE} (dynamic int8).")
-    parser.add_argument(
-        "--eval_data", default=None, help="With --quantize: a split folder DIR/<Class>/<video> to measure accuracy on."
-    )
-    parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes for --eval_data.")
-    return parser
+    return command_parser(__doc__, ExportArguments)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.eval_data and not args.quantize:
-        raise ConfigError("--eval_data measures the int8 model's accuracy change: add --quantize")
-    if args.num_workers < 0:
-        raise ConfigError(f"--num_workers must be >= 0, got {args.num_workers}")
+    from vidcls.export.onnx_export import export_model, write_report  # torch: loaded only to run
+    from vidcls.export.quantize import int8_accuracy, quantize_int8
+
+    (args,) = split_namespace(args, ExportArguments)
     output_dir = Path(args.output_dir) if args.output_dir else Path(args.model_dir) / EXPORT_SUBDIR
     report = export_model(
         args.model_dir,

@@ -8,30 +8,38 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from vidcls.cli.flags import command_parser
 from vidcls.config import ClipSpec
 from vidcls.data.decode import probe
-from vidcls.engine.predict import ClipReader
 from vidcls.errors import ConfigError
 
 READABLE_SIDE = 224  # px: a small model's 16-64 px clips are enlarged to about this size by default
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("video", metavar="VIDEO", help="A video file.")
-    parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train (for its clip settings).")
-    parser.add_argument("--gif", default=None, help="The GIF to write; default: VIDEO_NAME.clipN.gif here.")
-    parser.add_argument("--clip", type=int, default=0, help="Which of the evenly spaced evaluation clips, from 0.")
-    parser.add_argument(
-        "--scale",
-        type=int,
+@dataclass
+class ShowArguments:
+    _argument_group_name = "show"
+
+    model_dir: str = field(metadata={"help": "Output folder of vidcls train (for its clip settings)."})
+    output: str | None = field(default=None, metadata={"help": "The GIF to write; default: VIDEO_NAME.clipN.gif here."})
+    clip: int = field(default=0, metadata={"help": "Which of the evenly spaced evaluation clips, from 0."})
+    scale: int | None = field(
         default=None,
-        help=f"Enlarge each pixel this many times; default: enough for a {READABLE_SIDE} px short side.",
+        metadata={"help": f"Enlarge each pixel this many times; default: enough for a {READABLE_SIDE} px short side."},
     )
+
+
+DEPRECATED_FLAGS = {"--gif": "--output"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(__doc__, ShowArguments)
+    parser.add_argument("video", metavar="VIDEO", help="A video file.")
     return parser
 
 
@@ -56,12 +64,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.scale is not None and args.scale < 1:
         raise ConfigError(f"--scale must be >= 1, got {args.scale}")
+    from vidcls.engine.predict import ClipReader  # torch: loaded only to run, not for --help
+
     clips = ClipReader(spec).from_file(args.video)  # (N, T, C, H, W) uint8
     t, c, h, w = clips[args.clip].shape
     scale = args.scale or max(1, math.ceil(READABLE_SIDE / min(h, w)))
     # Played back at the speed of the video: consecutive frames are sample_rate frames apart.
     frame_ms = 1000 * spec.sample_rate / probe(args.video).fps
-    gif = args.gif or f"{Path(args.video).stem}.clip{args.clip}.gif"
+    gif = args.output or f"{Path(args.video).stem}.clip{args.clip}.gif"
     path = save_gif(clips[args.clip], gif, frame_ms, scale)
     shown = f", shown {scale}x larger" if scale > 1 else ""
     print(f"{path}: clip {args.clip} of {len(clips)}, {t} frames of {w}x{h}{shown}")

@@ -17,6 +17,7 @@ EXPORT_SUBDIR = "onnx"  # the default export folder, inside the model folder
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 REPORT_FILE = "export_report.json"
+DEFAULT_OPSET = 18  # run by onnxruntime >= 1.14 and most other runtimes
 
 
 def reason(err: Exception, limit: int = 300) -> str:

@@ -18,13 +18,12 @@ import torch
 
 from vidcls.config import CLIP_SPEC_FILE
 from vidcls.errors import ConfigError
-from vidcls.export import INT8_FILE, ONNX_FILE, REPORT_FILE, quiet_info, reason, require
+from vidcls.export import DEFAULT_OPSET, INT8_FILE, ONNX_FILE, REPORT_FILE, quiet_info, reason, require
 from vidcls.export.verify import verify
 from vidcls.models.factory import load_trained
 from vidcls.models.families import class_logits, family_of
 
 MIN_OPSET = 18  # the oldest opset the dynamo exporter writes
-DEFAULT_OPSET = 18  # run by onnxruntime >= 1.14 and most other runtimes
 # Files an export folder may hold; a new export replaces them all, so no stale int8 model outlives its source.
 EXPORT_FILES = (ONNX_FILE, ONNX_FILE + ".data", INT8_FILE, INT8_FILE + ".data", "config.json", CLIP_SPEC_FILE)
 
