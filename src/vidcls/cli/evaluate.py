@@ -41,6 +41,10 @@ class EvaluateArguments:
     )
     eval_clips: int | None = field(default=None, metadata={"help": "Evenly spaced clips per video; overrides --views."})
     num_crops: int | None = field(default=None, metadata={"help": "Spatial crops per clip, 1 or 3; overrides --views."})
+    allow_train_overlap: bool = field(
+        default=False,
+        metadata={"help": "Score the split even when it holds videos the model was trained on (inflated scores)."},
+    )
     output: str | None = field(
         default=None, metadata={"help": "JSON report path (default: MODEL_DIR/eval_SPLIT.json)."}
     )
@@ -54,6 +58,7 @@ class EvaluateArguments:
 
 
 # Old names, still read (with a warning that gives the new one).
+SPLIT_FLAGS = ("split_ratios", "group_pattern", "fold", "split_seed")
 DEPRECATED_FLAGS = {"--split": "--eval_split", "--output_file": "--output"}
 
 
@@ -97,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
     from vidcls.engine.evaluate import evaluate  # torch: loaded only to run, not for --help
 
     options, device, layout = split_namespace(args, EvaluateArguments, DeviceFlags, LayoutFlags)
+    # Split options left unset are the model's own (split.json), so the test split is the one train held out.
+    defaults = LayoutFlags()
+    split_given = any(getattr(layout, name) != getattr(defaults, name) for name in SPLIT_FLAGS)
     report = evaluate(
         options.model_dir,
         options.data_dir,
@@ -108,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         output_file=options.output,
         eval_clips=options.eval_clips,
         num_crops=options.num_crops,
+        use_saved_split=not split_given,
+        allow_train_overlap=options.allow_train_overlap,
     )
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process has the report; one prints it
         print(format_report(report))

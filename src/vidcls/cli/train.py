@@ -11,12 +11,14 @@ from vidcls.engine.arguments import (
     TRAINING_DEFAULTS,
     DataArguments,
     ModelArguments,
+    OutputArguments,
     RecipeArguments,
     fill_coupled_defaults,
     guide_training_defaults,
 )
+from vidcls.errors import ConfigError
 
-VIDCLS_GROUPS = (DataArguments, ModelArguments, RecipeArguments)
+VIDCLS_GROUPS = (DataArguments, ModelArguments, RecipeArguments, OutputArguments)
 USAGE = "vidcls train --data_dir DIR --output_dir DIR [--model_name_or_path ID | --config_name NAME] [flags]"
 TRAINER_FLAGS = (
     "Every flag of transformers' TrainingArguments is accepted too (--num_train_epochs, --learning_rate, "
@@ -54,9 +56,11 @@ def build_parser():
 
 
 def split_arguments(args: argparse.Namespace):
-    """Namespace -> (DataArguments, ModelArguments, RecipeArguments, TrainingArguments); checks raise ConfigError."""
+    """Namespace -> (DataArguments, ModelArguments, RecipeArguments, OutputArguments, TrainingArguments)."""
     from transformers import TrainingArguments
 
+    if args.output_dir is None:  # the Trainer would quietly write to trainer_output/
+        raise ConfigError("--output_dir is required: the folder where the trained model is saved")
     values = fill_coupled_defaults(vars(args))
     for name, value in TRAINING_DEFAULTS.get(values.get("recipe"), TRAINING_DEFAULTS["guide"]).items():
         if values.get(name) is None:  # a flag given on the command line wins over the recipe
@@ -67,8 +71,8 @@ def split_arguments(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from vidcls.engine.train import train  # torch: loaded only to run, not for --help
 
-    data_args, model_args, recipe_args, training_args = split_arguments(args)
-    metrics = train(data_args, model_args, training_args, recipe_args)
+    data_args, model_args, recipe_args, output_args, training_args = split_arguments(args)
+    metrics = train(data_args, model_args, training_args, recipe_args, output_args)
     print(json.dumps({k: v for k, v in metrics.items() if k.startswith("eval_")}, indent=2))
     print(f"model saved to {training_args.output_dir}")
     return 0

@@ -185,6 +185,19 @@ class ModelArguments:
     )
 
 
+@dataclass
+class OutputArguments:
+    _argument_group_name = "output"
+
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start afresh in --output_dir, removing its checkpoints, instead of resuming them. A rerun "
+            "resumes only a run of the same settings and data, and never retrains a finished one without this."
+        },
+    )
+
+
 # Each knob's value when no flag and no preset sets it: the guide's behaviour.
 OFF = {
     "layer_decay": 1.0,

@@ -24,8 +24,9 @@ from vidcls.data.layouts import LayoutOptions, load_dataset
 from vidcls.engine.batching import ClipCollator, prepare_pixels
 from vidcls.engine.metrics import accuracy_report, class_report, video_predictions, worst_videos
 from vidcls.engine.predict import pick_device
+from vidcls.engine.run_record import check_not_trained_on, saved_layout
 from vidcls.errors import DatasetError
-from vidcls.models.factory import load_trained
+from vidcls.models.factory import load_trained, trained_config
 from vidcls.models.families import class_logits, family_of
 
 logger = logging.getLogger(__name__)
@@ -44,11 +45,15 @@ def evaluate(
     output_file: str | Path | None = None,
     eval_clips: int | None = None,
     num_crops: int | None = None,
+    use_saved_split: bool = True,
+    allow_train_overlap: bool = False,
 ) -> dict:
     """Score every video of ``split`` of ``data_dir`` with the model in ``model_dir``; write and return the report.
 
-    ``data_dir`` is any layout ``load_dataset`` reads; ``layout`` must match training's when the split is made by
-    group (data without splits, val of the official lists), so that evaluation sees the same split.
+    ``data_dir`` is any layout ``load_dataset`` reads. A split made by group (data without splits, val of the
+    official lists) is made as in training: with ``use_saved_split`` the split options saved with the model
+    (split.json) replace those of ``layout``. A split holding videos the model was trained on is refused unless
+    ``allow_train_overlap``.
 
     The report holds per-video top-1/top-5 accuracy (``accuracy``, ``top5_accuracy``: class scores averaged
     over ``eval_clips`` evenly spaced clips x ``num_crops`` crops), the per-view figures (``clip_*``,
@@ -61,11 +66,14 @@ def evaluate(
     counts views per model call, rounded down to whole clips. Under ``torchrun --nproc_per_node N -m vidcls
     evaluate`` the videos are shared out between the processes and their scores merged; process 0 writes the files.
     """
+    labels = LabelMaps.from_names(trained_config(model_dir).label2id)  # the data is checked before the model loads
+    layout = layout or LayoutOptions()
+    layout = saved_layout(model_dir, layout) if use_saved_split else layout
+    records = load_dataset(data_dir, layout, labels).records(split, "--eval_split")
+    check_not_trained_on(Path(model_dir), split, records, allow_train_overlap)
     model, spec = load_trained(model_dir)
     overrides = {"eval_clips": eval_clips, "num_crops": num_crops}
     spec = replace(spec, **{name: value for name, value in overrides.items() if value is not None})
-    labels = LabelMaps.from_names(model.config.label2id)
-    records = load_dataset(data_dir, layout or LayoutOptions(), labels).records(split, "--eval_split")
     output_file = Path(output_file) if output_file else Path(model_dir) / f"eval_{split}.json"
     # Under torchrun each process scores every world-th video and logs its decoding failures to a file of its own.
     rank, world, own_group = _process_group()

@@ -17,7 +17,7 @@ from vidcls.data.dataset import ClipDataset
 from vidcls.data.discovery import check_duplicate_files
 from vidcls.data.layouts import LayoutOptions, load_dataset
 from vidcls.data.validate import validate_dataset
-from vidcls.engine.arguments import DataArguments, ModelArguments, check_training_arguments
+from vidcls.engine.arguments import DataArguments, ModelArguments, OutputArguments, check_training_arguments
 from vidcls.engine.batching import ClipCollator
 from vidcls.engine.checkpoints import resume_checkpoint
 from vidcls.engine.metrics import compute_metrics
@@ -27,6 +27,7 @@ from vidcls.engine.recipes import (
     resolve,
 )
 from vidcls.engine.report import plot_training_curves, write_model_card
+from vidcls.engine.run_record import check_rerun, run_settings, start_afresh, write_records
 from vidcls.engine.trainer import EpochSummary, VideoTrainer
 from vidcls.errors import ConfigError, DatasetError
 from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
@@ -54,15 +55,25 @@ def train(
     model_args: ModelArguments,
     training_args: TrainingArguments,
     recipe_args: RecipeArguments | None = None,
+    output_args: OutputArguments | None = None,
 ) -> dict:
-    """Train, keep the best epoch by per-video validation accuracy, save it with its clip spec; return metrics."""
+    """Train, keep the best epoch by per-video validation accuracy, save it with its clip spec; return metrics.
+
+    Rerunning into the same ``output_dir`` resumes the newest complete checkpoint only when the settings and data
+    match the run recorded there (run.json); ``output_args.overwrite_output_dir`` starts afresh instead.
+    """
+    overwrite = (output_args or OutputArguments()).overwrite_output_dir
     # Label smoothing is the Trainer's own flag; vidcls's loss applies it (the Trainer's is then unused).
     recipe = resolve(recipe_args or RecipeArguments(), label_smoothing=training_args.label_smoothing_factor)
     if training_args.output_dir is None:
         raise ConfigError("--output_dir is required: the folder where the trained model is saved")
     check_training_arguments(training_args)
+    output_dir = Path(training_args.output_dir)
+    if overwrite and training_args.process_index == 0:
+        start_afresh(output_dir)
     resume = resume_checkpoint(training_args)  # removes checkpoints cut short, before anything is read
-    dataset = load_dataset(data_args.data_dir, LayoutOptions.from_args(data_args))  # refuses groups found in two splits
+    layout = LayoutOptions.from_args(data_args)
+    dataset = load_dataset(data_args.data_dir, layout)  # refuses groups found in two splits
     if not data_args.strict:  # --strict lists copies with every other error, below
         check_duplicate_files(dataset.splits, allow=data_args.allow_duplicates)  # and files found in two
     train_records = dataset.records(data_args.train_split, "--train_split")
@@ -88,8 +99,18 @@ def train(
         random_erasing=recipe.random_erasing or None,
     )
     family = family_of(model.config)
-    output_dir = Path(training_args.output_dir)
+    settings = run_settings(
+        splits={data_args.train_split: train_records, data_args.eval_split: eval_records},
+        labels=labels.names,
+        model={"model_name_or_path": model_args.model_name_or_path, "config_name": model_args.config_name},
+        clip=spec,
+        recipe=recipe,
+        training_args=training_args,
+    )
+    check_rerun(output_dir, settings, resume, overwrite)
     check_output_dir(output_dir, model)
+    if training_args.process_index == 0:
+        write_records(output_dir, settings, data_args.data_dir, layout, dataset.splits, data_args.train_split)
     if data_args.strict:
         check_strictly(dataset.splits, dataset.labels, spec, data_args, training_args)
     train_set, eval_set = build_datasets(train_records, eval_records, spec, data_args, output_dir)

@@ -117,11 +117,18 @@ def save_processor(model, spec: ClipSpec, output_dir: str | Path) -> None:
     processor.save_pretrained(output_dir)
 
 
-def load_trained(model_dir: str | Path):
-    """A model saved by ``vidcls train`` and its clip specification."""
+def trained_config(model_dir: str | Path):
+    """The config (labels, family) of a model saved by ``vidcls train``, without loading its weights."""
     model_dir = Path(model_dir)
     if not (model_dir / CLIP_SPEC_FILE).is_file():
         raise ConfigError(f"--model_dir {model_dir}: no {CLIP_SPEC_FILE} there; is it the output of vidcls train?")
+    return AutoConfig.from_pretrained(model_dir)
+
+
+def load_trained(model_dir: str | Path):
+    """A model saved by ``vidcls train`` and its clip specification."""
+    model_dir = Path(model_dir)
+    trained_config(model_dir)  # says what is wrong with a folder that is not a model
     spec = ClipSpec.load(model_dir)
     model = AutoModelForVideoClassification.from_pretrained(model_dir)
     family_of(model.config)
