@@ -75,3 +75,12 @@ def test_bad_settings_files_are_one_line_errors(tmp_path, text, message, capsys)
     assert main(["check", str(settings)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("device", "message"), [("cuda:63", "no such CUDA GPU"), ("tpu9", "not a device")])
+def test_a_device_that_is_not_here_is_a_one_line_error_before_any_work(tmp_path, device, message, capsys):
+    # The data folder does not exist: the device is refused first, before the data is looked at.
+    argv = ["evaluate", "--model_dir", str(tmp_path), "--data_dir", str(tmp_path / "none"), "--device", device]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--device {device}: {message}" in err and len(err.splitlines()) == 1

@@ -66,7 +66,8 @@ def evaluate(
     counts views per model call, rounded down to whole clips. Under ``torchrun --nproc_per_node N -m vidcls
     evaluate`` the videos are shared out between the processes and their scores merged; process 0 writes the files.
     """
-    labels = LabelMaps.from_names(trained_config(model_dir).label2id)  # the data is checked before the model loads
+    device = pick_device(device)  # flags and data are checked before the model loads
+    labels = LabelMaps.from_names(trained_config(model_dir).label2id)
     layout = layout or LayoutOptions()
     layout = saved_layout(model_dir, layout) if use_saved_split else layout
     records = load_dataset(data_dir, layout, labels).records(split, "--eval_split")
@@ -87,7 +88,6 @@ def evaluate(
         num_workers=num_workers,
         collate_fn=ClipCollator(input_name),
     )
-    device = pick_device(device)
     if world > 1 and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per process
     model.to(device)

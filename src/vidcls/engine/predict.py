@@ -30,9 +30,18 @@ SEEK_GAP_S = 3.0
 
 
 def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` (a CUDA GPU if there is one, else the CPU), or the device named; ConfigError if it is not here."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise ConfigError(f"--device {device}: not a device name; use auto, cpu, cuda, cuda:1 or mps") from err
+    if chosen.type == "cuda" and (not torch.cuda.is_available() or (chosen.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"--device {device}: no such CUDA GPU is visible here; use --device cpu, or auto")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {device}: Apple's MPS is not available here; use --device cpu, or auto")
+    return chosen
 
 
 class ClipReader:
