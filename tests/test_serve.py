@@ -1,6 +1,8 @@
 """vidcls serve: every answer of the API, its limits, clean-up of uploads, batching, and a load test on loopback."""
 
 import contextlib
+import http.client
+import re
 import shutil
 import socket
 import statistics
@@ -15,7 +17,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, SHARED_VIDEOS, needs_shared_videos
+import vidcls.serve.uploads
+from conftest import BAD_VIDEOS, REAL_VIDEOS, SHARED_VIDEOS, needs_shared_videos, write_numbered_video
 from test_predict import save_micro_model
 from vidcls.cli import main
 from vidcls.cli.serve import build_parser
@@ -114,7 +117,7 @@ def test_predictions_match_the_predictor_on_real_clips(predictor, uploads):
             assert_same_predictions(body, predictor.predict(path, top_k=3))
             assert "timeline" not in body
         health = client.get("/health").json()
-        assert health == {"status": "ok", "working": 0, "waiting": 0, "model_calls": len(REAL_VIDEOS)}
+        assert health == {"status": "ok", "uploading": 0, "working": 0, "waiting": 0, "model_calls": len(REAL_VIDEOS)}
     assert not any(uploads.iterdir())
 
 
@@ -150,8 +153,8 @@ def test_labels_health_page_and_docs(predictor):
         assert "file" in predict["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
         assert {"413", "415", "422", "503", "504"} <= set(predict["responses"])
         assert {p["name"] for p in predict["parameters"]} == {"top_k", "timeline", "window", "stride"}
-        docs = client.get("/docs")
-        assert docs.status_code == 200 and "openapi.json" in docs.text
+        assert 'href="openapi.json"' in page.text and 'id="api"' in page.text  # no Swagger UI: it needs a CDN
+        assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
 
 
 @needs_shared_videos
@@ -264,7 +267,13 @@ def test_a_full_queue_gets_503_at_once_and_health_still_answers(predictor, uploa
             assert "--max_queue 1" in refused.json()["detail"]
             gated.gate.set()
             assert working.result().status_code == 200 and waiting.result().status_code == 200
-        assert client.get("/health").json() == {"status": "ok", "working": 0, "waiting": 0, "model_calls": 2}
+        assert client.get("/health").json() == {
+            "status": "ok",
+            "uploading": 0,
+            "working": 0,
+            "waiting": 0,
+            "model_calls": 2,
+        }
     assert not any(uploads.iterdir())
 
 
@@ -423,7 +432,222 @@ def test_load_on_loopback_fails_no_request(predictor, uploads):
 
 def test_settings_refuse_impossible_limits(tmp_path):
     for bad, flag in (({"max_upload_mb": 0}, "--max_upload_mb"), ({"max_queue": -1}, "--max_queue"),
-                      ({"allow_paths": str(tmp_path / "nope")}, "--allow_paths")):  # fmt: skip
+                      ({"allow_paths": str(tmp_path / "nope")}, "--allow_paths"), ({"max_uploads": 0}, "--max_uploads"),
+                      ({"max_windows": 0}, "--max_windows"), ({"upload_timeout_s": float("inf")}, "--upload_timeout_s"),
+                      ({"min_upload_kbps": -1.0}, "--min_upload_kbps")):  # fmt: skip
         with pytest.raises(ConfigError, match=flag):
             ServeSettings(**bad)
     assert ServeSettings(max_concurrent=2, max_queue=8).capacity == 10
+
+
+def test_help_lists_every_limit_with_its_default():
+    text = " ".join(build_parser().format_help().split())  # argparse wraps lines
+    for name, _, default, _ in ServeSettings.flags():
+        assert re.search(rf"--{name} {name.upper()} [^-]*\(default: {re.escape(str(default))}\)", text), name
+    assert "(default: 32)" in text and "(default: 10000)" in text  # --max_uploads, --max_windows
+
+
+# The limits of issue 12, each shown on a real uvicorn server on loopback.
+
+
+def health(url: str) -> dict:
+    return httpx.get(f"{url}/health", timeout=5).json()
+
+
+@contextlib.contextmanager
+def open_upload(url: str, body: bytes, content_type: str, sent: int):
+    """A raw connection that declares all of ``body`` but sends only its first ``sent`` bytes; yields it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as conn:
+        head = f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+        conn.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body[:sent])
+        yield conn
+
+
+def read_answer(conn: socket.socket, timeout: float = 30) -> tuple[int, str]:
+    """(status, detail) of the answer on a raw connection."""
+    conn.settimeout(timeout)
+    response = http.client.HTTPResponse(conn)
+    response.begin()
+    return response.status, httpx.Response(response.status, content=response.read()).json()["detail"]
+
+
+class SlowPredictor:
+    """The real predictor, but each model call takes ``pause`` seconds more, and is counted."""
+
+    def __init__(self, predictor, pause: float):
+        self.predictor = predictor
+        self.pause = pause
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self.predictor, name)
+
+    def logits(self, clips):
+        self.calls += 1
+        time.sleep(self.pause)
+        return self.predictor.logits(clips)
+
+
+def test_request_parameters_out_of_range_get_422_naming_the_limit(predictor, uploads, tmp_path):
+    """The issue's window=1e-9&stride=1e-9 once planned 10^8 windows; now it and its kin are refused at once."""
+    video = write_numbered_video(tmp_path / "clip.avi", num_frames=110)  # 4.4 s at 25 fps
+    refused = [
+        (
+            {"window": 1e-9, "stride": 1e-9},
+            "clip.avi: window 1e-09 s is shorter than one frame of this video (0.04 s at 25 fps): pass at least 0.04",
+        ),
+        ({"stride": 1e-9}, "clip.avi: stride 1e-09 s is shorter than one frame"),
+        (
+            {"window": 0.04},
+            "clip.avi: window 0.04 s every 0.04 s makes 110 windows over this 4.4 s video, over the "
+            "100 limit (--max_windows): pass a longer stride",
+        ),
+        ({"window": "inf"}, "window: Input should be a finite number"),
+        ({"stride": "nan"}, "stride: Input should be a finite number"),
+        ({"stride": 0}, "stride: Input should be greater than 0"),
+        ({"top_k": 0}, "top_k: Input should be greater than or equal to 1"),
+        ({"top_k": 10**30}, "top_k: Input should be less than or equal to 1000"),
+    ]
+    app = create_app(predictor, ServeSettings(max_windows=100, tmp_dir=str(uploads)))
+    with running_server(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for params, detail in refused:
+            start = time.monotonic()
+            with open(video, "rb") as file:
+                response = client.post("/predict", params={"timeline": True, **params}, files={"file": file})
+            assert (response.status_code, response.json()["detail"][: len(detail)]) == (422, detail), params
+            assert time.monotonic() - start < 5, params  # no window is planned, no frame decoded
+        assert health(url) == {"status": "ok", "uploading": 0, "working": 0, "waiting": 0, "model_calls": 0}
+        with open(video, "rb") as file:  # at the limits: one frame per window, 100 windows; top_k past the labels
+            params = {"timeline": True, "window": 0.04, "stride": 0.044, "top_k": 1000}
+            response = client.post("/predict", params=params, files={"file": file})
+        assert response.status_code == 200, response.text
+        assert len(response.json()["timeline"]["windows"]) == 100 and len(response.json()["predictions"]) == 3
+    assert not any(uploads.iterdir())
+
+
+def test_a_timed_out_request_stops_its_work_and_frees_its_slot_and_upload(predictor, uploads, tmp_path):
+    video = write_numbered_video(tmp_path / "clip.avi", num_frames=100)
+    slow = SlowPredictor(predictor, pause=0.1)
+    limits = ServeSettings(max_concurrent=1, request_timeout_s=1, batch_size=1, tmp_dir=str(uploads))
+    with running_server(create_app(slow, limits)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        # 100 windows of a frame, one model call each: 10 s of work, ten times the time limit.
+        with open(video, "rb") as file:
+            params = {"timeline": True, "window": 0.04, "stride": 0.04}
+            response = client.post("/predict", params=params, files={"file": file})
+        assert response.status_code == 504
+        assert response.json()["detail"].startswith("no answer within 1 s (--request_timeout_s)")
+        # The worker thread stops at its next step: its slot and its upload are free within a model call or two.
+        wait_until(lambda: health(url)["working"] == 0 and not any(uploads.iterdir()), "the work to stop", 5)
+        stopped_at = slow.calls
+        assert stopped_at < 30  # of the 101 a whole answer takes
+        with open(video, "rb") as file:
+            assert client.post("/predict", files={"file": file}).status_code == 200  # the slot serves the next one
+        assert slow.calls == stopped_at + 1
+    assert not any(uploads.iterdir())
+
+
+def test_slow_uploads_hold_no_place_for_the_model(predictor, uploads, tmp_path, monkeypatch):
+    """Ten clients sending a few bytes and then nothing once took every place (2 working + 8 waiting)."""
+    monkeypatch.setattr(vidcls.serve.uploads, "UPLOAD_GRACE_S", 60.0)  # no rate check during the test
+    data = write_numbered_video(tmp_path / "clip.avi", num_frames=30).read_bytes()
+    body, content_type = multipart("clip.avi", data)
+    headers = body.index(b"\r\n\r\n") + 4  # the file part's headers: its temporary file exists
+    app = create_app(predictor, ServeSettings(tmp_dir=str(uploads)))
+    with running_server(app) as url:
+        with contextlib.ExitStack() as slow:
+            for _ in range(10):
+                slow.enter_context(open_upload(url, body, content_type, sent=headers + 10))
+            wait_until(lambda: health(url)["uploading"] == 10, "ten slow uploads to be open")
+            response = httpx.post(f"{url}/predict", files={"file": ("clip.avi", data)}, timeout=30)
+            assert response.status_code == 200, response.text
+            assert health(url) == {"status": "ok", "uploading": 10, "working": 0, "waiting": 0, "model_calls": 1}
+            assert len(list(uploads.iterdir())) == 10
+        # The slow clients hang up: each upload is dropped with its file.
+        wait_until(lambda: health(url)["uploading"] == 0 and not any(uploads.iterdir()), "the slow uploads to go")
+
+
+def test_uploads_too_slow_too_long_or_too_many_are_refused(predictor, uploads, monkeypatch):
+    monkeypatch.setattr(vidcls.serve.uploads, "UPLOAD_GRACE_S", 0.5)
+    body, content_type = multipart("clip.mp4", b"\0" * 100_000)
+    headers = body.index(b"\r\n\r\n") + 4
+
+    def trickle(conn: socket.socket, stop: threading.Event) -> None:  # 20 bytes/s, far under 64 kbit/s
+        with contextlib.suppress(OSError):
+            for byte in body[headers + 10 :]:
+                if stop.wait(0.05):
+                    return
+                conn.sendall(bytes([byte]))
+
+    with running_server(create_app(predictor, ServeSettings(tmp_dir=str(uploads)))) as url:
+        with open_upload(url, body, content_type, sent=headers + 10) as conn, ThreadPoolExecutor(1) as pool:
+            stop = threading.Event()
+            pool.submit(trickle, conn, stop)
+            try:
+                status, detail = read_answer(conn)
+            finally:
+                stop.set()
+        assert status == 408
+        assert re.fullmatch(r"upload too slow: \d+ bytes in \d+\.\d s, under the 64 kbit/s minimum "
+                            r"\(--min_upload_kbps\)", detail), detail  # fmt: skip
+        wait_until(lambda: not any(uploads.iterdir()), "the slow upload's file to go")
+
+    limits = ServeSettings(upload_timeout_s=1, min_upload_kbps=0, max_uploads=2, tmp_dir=str(uploads))
+    with running_server(create_app(predictor, limits)) as url:
+        with open_upload(url, body, content_type, sent=headers + 10) as first:
+            with open_upload(url, body, content_type, sent=headers + 10):
+                wait_until(lambda: health(url)["uploading"] == 2, "two uploads to be open")
+                third = httpx.post(f"{url}/predict", files={"file": ("clip.mp4", b"\0")}, timeout=30)
+                assert third.status_code == 503 and third.headers["retry-after"] == "1"
+                assert third.json()["detail"] == "busy: 2 uploads in progress (--max_uploads 2); retry in a moment"
+                assert read_answer(first) == (408, "upload not received within 1 s (--upload_timeout_s)")
+        wait_until(lambda: health(url)["uploading"] == 0 and not any(uploads.iterdir()), "the uploads to go")
+
+
+def test_forms_cut_short_or_of_too_many_parts_are_refused_at_once(predictor, uploads, tmp_path):
+    data = write_numbered_video(tmp_path / "clip.avi", num_frames=30).read_bytes()
+    body, content_type = multipart("clip.avi", data)
+    closing = body.rindex(b"\r\n--")
+    # 18 MB of tiny fields: refused at the ninth part, before the rest is even sent.
+    part = b'--vidcls-test-boundary\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n'
+    tiny = part * (18_000_000 // len(part)) + b"--vidcls-test-boundary--\r\n"
+    with running_server(create_app(predictor, ServeSettings(tmp_dir=str(uploads)))) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for cut in (body[:-4], body[:closing], body[: len(body) // 2]):  # without "--", without the boundary
+                response = client.post("/predict", content=cut, headers={"content-type": content_type})
+                assert response.status_code == 400
+                assert response.json()["detail"] == (
+                    "invalid multipart/form-data body: it ends before the closing boundary"
+                )
+            assert client.post("/predict", content=body, headers={"content-type": content_type}).status_code == 200
+            seven_fields = {f"note{i}": (None, "hello") for i in range(7)}
+            assert client.post("/predict", files={"file": ("clip.avi", data), **seven_fields}).status_code == 200
+            big_fields = {f"note{i}": (None, "x" * 20_000) for i in range(4)}  # 80 kB: over 64 KiB in all
+            response = client.post("/predict", files={"file": ("clip.avi", data), **big_fields})
+            assert response.status_code == 413
+            assert response.json()["detail"] == "form fields other than 'file' hold 64 KiB at most, all together"
+        start = time.monotonic()
+        with open_upload(url, tiny, content_type, sent=65536) as conn:
+            status, detail = read_answer(conn)
+        assert (status, detail) == (400, "a form of more than 8 parts: send the video in 'file' alone")
+        assert time.monotonic() - start < 2
+        assert health(url)["uploading"] == 0
+    assert not any(uploads.iterdir())
+
+
+def test_nothing_the_server_sends_refers_to_another_host(predictor):
+    """Offline, every page and document works: no CDN script (Swagger UI's), no link elsewhere."""
+    with running_server(create_app(predictor, ServeSettings())) as url, httpx.Client(base_url=url) as client:
+        paths = ("/", "/openapi.json", "/labels", "/health", "/docs", "/redoc", "/docs/oauth2-redirect",
+                 "/favicon.ico", "/static/index.html")  # fmt: skip
+        sent = {path: client.get(path) for path in paths}
+        sent["GET /predict"] = client.get("/predict")
+        sent["POST /predict"] = client.post("/predict", content=b"hello", headers={"content-type": "text/plain"})
+        own = url.removeprefix("http://")
+        for what, response in sent.items():
+            hosts = set(re.findall(r"//([\w.-]+(?::\d+)?)", response.text))  # http://h, https://h, //h
+            assert hosts <= {own}, (what, hosts)
+        assert [path for path, response in sent.items() if response.status_code == 200] == [
+            "/", "/openapi.json", "/labels", "/health"
+        ]  # fmt: skip
+        assert 'href="openapi.json"' in sent["/"].text and sent["/openapi.json"].json()["info"]["title"] == "vidcls"

@@ -85,3 +85,12 @@ def test_a_dropped_file_that_is_not_a_video_shows_why(page, served):
     expect(page.locator("#error")).to_contain_text("415: notes.avi: cannot open as a video")
     assert page.locator("#result").is_hidden()
     assert not any(served[2].iterdir())
+
+
+def test_the_api_section_names_this_server_and_links_its_openapi(page, served):
+    url = served[0]
+    expect(page.locator("#curl")).to_have_text(f"curl -F file=@clip.mp4 '{url}/predict?top_k=5&timeline=true'")
+    page.click("#openapi")
+    page.wait_for_url(f"{url}/openapi.json")
+    assert '"/predict"' in page.content()
+    assert all(address.startswith(url) for address in page.requested)

@@ -1,7 +1,9 @@
 """Timelines of long videos: window planning, streamed frames, merged segments, files, bounded memory."""
 
 import json
+import math
 import tracemalloc
+from concurrent.futures import CancelledError
 from itertools import pairwise
 
 import av
@@ -14,7 +16,8 @@ from vidcls.cli import main
 from vidcls.config import ClipSpec
 from vidcls.data.decode import VideoInfo, probe, read_frames, stream_frames
 from vidcls.engine.predict import Predictor
-from vidcls.engine.timeline import Window, merge_segments, plan_windows, window_clips
+from vidcls.engine.timeline import Window, check_windows, merge_segments, plan_windows, predict_timeline, window_clips
+from vidcls.errors import ConfigError
 
 SPEC = ClipSpec(num_frames=4, sample_rate=2, image_size=16)  # a clip spans 8 frames
 
@@ -37,6 +40,52 @@ def test_plan_windows(frames, window, stride, starts, first_clip):
     assert [round(w.start, 2) for w in windows] == starts
     assert windows[0].indices.tolist() == first_clip
     assert windows[-1].end == pytest.approx(min(frames / 25, starts[-1] + window))
+
+
+@pytest.mark.parametrize(
+    ("frames", "fps", "window", "stride"),
+    [
+        (250, 25, 2.0, 1.0),
+        (250, 25, 2.0, 3.0),
+        (250, 25, 0.32, 0.32),
+        (5, 25, 2.0, 1.0),
+        (250, 25, 0.04, 0.04),
+        (300, 30, 0.033, 0.033),
+        (300, 29.97, 1.0, 0.7),
+        (10, 25, 1e9, 1e9),
+    ],
+)
+def test_check_windows_counts_what_plan_windows_makes(frames, fps, window, stride):
+    info = _info(frames, fps)
+    assert check_windows(info, window, stride) == len(plan_windows(info, SPEC, window, stride))
+
+
+@pytest.mark.parametrize(
+    ("window", "stride", "max_windows", "message"),
+    [
+        (2.0, 1e-9, 10_000, "stride 1e-09 s is shorter than one frame of this video (0.04 s at 25 fps)"),
+        (1e-9, 1e-9, 10_000, "window 1e-09 s is shorter than one frame of this video (0.04 s at 25 fps)"),
+        (0.039, 1.0, 10_000, "window 0.039 s is shorter than one frame"),
+        (
+            0.04,
+            0.04,
+            100,
+            "window 0.04 s every 0.04 s makes 250 windows over this 10.0 s video, over the 100 limit "
+            "(--max_windows): pass a longer stride",
+        ),
+        (math.inf, 1.0, 10_000, "window and stride must be positive seconds, got inf and 1"),
+        (1.0, math.nan, 10_000, "window and stride must be positive seconds, got 1 and nan"),
+        (-1.0, 1.0, 10_000, "window and stride must be positive seconds"),
+    ],
+)
+def test_windows_shorter_than_a_frame_or_too_many_are_refused_before_planning(window, stride, max_windows, message):
+    """The issue's stride=1e-9 once built 10^8 windows (GBs); now it fails at once, naming the limit."""
+    for check in (lambda: check_windows(_info(250), window, stride, max_windows),
+                  lambda: plan_windows(_info(250), SPEC, window, stride, max_windows=max_windows)):  # fmt: skip
+        with pytest.raises(ConfigError) as caught:
+            check()
+        assert str(caught.value).startswith(message)
+    assert len(plan_windows(_info(250), SPEC, 0.04, 0.04, max_windows=250)) == 250  # one frame, at the limit
 
 
 def test_windows_get_the_right_frames(tmp_path):
@@ -72,6 +121,57 @@ def test_merge_segments_joins_neighbours_and_cuts_overlaps():
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, micro_config):
     return save_micro_model(micro_config, tmp_path_factory.mktemp("model"))
+
+
+class CountingPredictor:
+    """The real predictor, counting its model calls."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self.predictor, name)
+
+    def logits(self, clips):
+        self.calls += 1
+        return self.predictor.logits(clips)
+
+
+def test_a_timeline_stops_when_asked(model_dir, tmp_path):
+    """The server's timeouts: once should_stop says so, no more frames are decoded and no more model calls made."""
+    video = write_numbered_video(tmp_path / "clip.avi", num_frames=100)
+    counting = CountingPredictor(Predictor.from_pretrained(model_dir, device="cpu"))
+    timeline = predict_timeline(counting, video, 0.04, 0.04, batch_size=1)  # 100 windows, one per model call
+    assert len(timeline["windows"]) == counting.calls == 100
+    counting.calls = 0
+    with pytest.raises(CancelledError):
+        predict_timeline(counting, video, 0.04, 0.04, batch_size=1, should_stop=lambda: counting.calls >= 3)
+    assert counting.calls == 3
+    asked = []
+    with pytest.raises(CancelledError):  # asked while decoding too: stops before the first window is complete
+        predict_timeline(counting, video, 4.0, 4.0, should_stop=lambda: asked.append(1) or len(asked) > 2)
+    assert counting.calls == 3 and len(asked) == 3
+
+
+def test_cli_refuses_windows_shorter_than_a_frame_or_too_many(model_dir, tmp_path, capsys):
+    """vidcls predict --timeline --stride 1e-9: an error record naming the limit, at once, and no files."""
+    video = write_numbered_video(tmp_path / "clip.avi", num_frames=110)
+    out = tmp_path / "timelines"
+    args = ["predict", "--timeline", str(video), "--model_dir", str(model_dir), "--timeline_dir", str(out)]
+    assert main([*args, "--stride", "1e-9"]) == 1
+    record = json.loads(capsys.readouterr().out)
+    assert record["error"] == (
+        f"{video}: stride 1e-09 s is shorter than one frame of this video (0.04 s at 25 fps): pass at least 0.04"
+    )
+    assert main([*args, "--window", "0.04", "--max_windows", "100"]) == 1
+    assert "makes 110 windows over this 4.4 s video, over the 100 limit (--max_windows)" in capsys.readouterr().out
+    assert not out.exists()
+    for bad, says in ((["--stride", "nan"], "--stride must be positive seconds, got nan"),
+                      (["--window", "0"], "--window must be positive seconds, got 0"),
+                      (["--max_windows", "0"], "--max_windows must be >= 1, got 0")):  # fmt: skip
+        assert main([*args, *bad]) == 2
+        assert says in capsys.readouterr().err
 
 
 def test_cli_writes_timeline_json_and_plot(model_dir, tmp_path, capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from vidcls.engine.predict import Predictor
 from vidcls.engine.predict_batch import expand_inputs, predict_records
@@ -23,6 +24,7 @@ from vidcls.engine.predict_output import (
     shard,
     write_records,
 )
+from vidcls.engine.timeline import MAX_WINDOWS
 from vidcls.errors import ConfigError, DecodeError
 
 
@@ -45,12 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--window", type=float, default=None, help="Window seconds; None: one clip's span.")
     timeline.add_argument("--stride", type=float, default=None, help="Seconds between window starts; None: --window.")
     timeline.add_argument("--timeline_dir", default="timelines", help="Where <stem>.timeline.json/.png go.")
+    timeline.add_argument(
+        "--max_windows", type=int, default=MAX_WINDOWS, help="Most windows per video; a video needing more fails."
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise ConfigError(f"--top_k must be >= 1, got {args.top_k}")
+    for flag in ("window", "stride"):  # a frame's length depends on each video: checked per video
+        seconds = getattr(args, flag)
+        if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+            raise ConfigError(f"--{flag} must be positive seconds, got {seconds:g}")
+    if args.max_windows < 1:
+        raise ConfigError(f"--max_windows must be >= 1, got {args.max_windows}")
     if args.output and output_format(args.output) == "csv" and args.timeline:  # a bad suffix fails here, early
         raise ConfigError("--timeline records hold segments, not ranked labels: use --output NAME.jsonl")
     videos = expand_inputs(args.videos)
@@ -90,8 +101,12 @@ def _timeline_record(predictor: Predictor, video: str, args: argparse.Namespace)
     from vidcls.engine.timeline import write_timeline
 
     try:
-        timeline = predictor.predict_timeline(video, args.window, args.stride, batch_size=args.batch_size)
+        timeline = predictor.predict_timeline(
+            video, args.window, args.stride, batch_size=args.batch_size, max_windows=args.max_windows
+        )
     except DecodeError as err:
         return {"video": video, "error": str(err)}
+    except ConfigError as err:  # a stride shorter than this video's frames, or too many windows for its length
+        return {"video": video, "error": f"{video}: {err}"}
     json_path, png_path = write_timeline(timeline, args.timeline_dir)
     return {"video": video, "timeline": str(json_path), "plot": str(png_path), "segments": timeline["segments"]}

@@ -1,4 +1,4 @@
-"""Serve a trained model over HTTP: POST /predict, GET /labels, GET /health, API docs at /docs, a page at /.
+"""Serve a trained model over HTTP: POST /predict, GET /labels, GET /health, a page at / and /openapi.json.
 
 Binds to 127.0.0.1 (this machine only) unless --host says otherwise; there is no authentication, so expose
 it to a network only behind something that provides it. Needs the serve extra: pip install 'vidcls[serve]'.
@@ -50,9 +50,10 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor.from_pretrained(args.model_dir, device=args.device, backend=args.backend, int8=args.int8)
     if not _is_loopback(args.host):
         logger.warning("listening on %s: anyone who can reach this machine can use the model", args.host)
-    logger.info("serving %s on http://%s:%d (page: /, API docs: /docs)", args.model_dir, args.host, args.port)
-    # uvicorn's own bound on open connections and tasks: /predict's queue is bounded separately (503).
-    limit = max(64, 4 * settings.capacity)
+    logger.info("serving %s on http://%s:%d (page and API: /, /openapi.json)", args.model_dir, args.host, args.port)
+    # uvicorn's own bound on open connections and tasks, past which it answers 503: room for every upload
+    # and every place /predict bounds itself (503 with its own message), and as many again for /health & co.
+    limit = max(64, 2 * (settings.max_uploads + settings.capacity))
     uvicorn.run(create_app(predictor, settings), host=args.host, port=args.port, limit_concurrency=limit)
     return 0
 

@@ -161,9 +161,10 @@ class Predictor:
         return predict_records(self, list(videos), top_k=top_k, batch_size=batch_size, num_workers=num_workers)
 
     def predict_timeline(
-        self, path: str | Path, window_s: float | None = None, stride_s: float | None = None, *, batch_size: int = 16
+        self, path: str | Path, window_s: float | None = None, stride_s: float | None = None, **options
     ) -> dict:
-        """Labelled segments over the whole of a (long) video, frames streamed; see ``engine.timeline``."""
+        """Labelled segments over the whole of a (long) video, frames streamed; ``options`` (``batch_size``,
+        ``max_windows``, ``should_stop``) and errors as in ``engine.timeline.predict_timeline``."""
         from vidcls.engine.timeline import predict_timeline
 
-        return predict_timeline(self, path, window_s, stride_s, batch_size=batch_size)
+        return predict_timeline(self, path, window_s, stride_s, **options)

@@ -12,7 +12,9 @@ A, A, B, B give the segments A [0, 2) and B [2, 5] (a segment ends where the nex
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,14 +34,23 @@ class Window:
     indices: np.ndarray  # frame numbers of its clip, increasing
 
 
-def plan_windows(info: VideoInfo, spec: ClipSpec, window_s: float, stride_s: float) -> list[Window]:
+MAX_WINDOWS = 10_000  # windows per video unless --max_windows says otherwise: 2 h 46 min at a 1 s stride
+FRAME_SLACK = 0.99  # window and stride must span a frame, give or take rounding (1/30 s written 0.033)
+
+
+def plan_windows(
+    info: VideoInfo, spec: ClipSpec, window_s: float, stride_s: float, *, max_windows: int = MAX_WINDOWS
+) -> list[Window]:
     """Windows every ``stride_s`` from 0, plus one ending at the video's end if the grid leaves a tail uncovered.
 
     Each window's clip is sampled as ``uniform_clips`` samples one clip of the window's frames: ``num_frames``
     every ``sample_rate`` frames in its middle, or spread over it when the window is shorter than a clip.
+
+    Raises:
+        ConfigError: a window or stride shorter than one frame, or more than ``max_windows`` windows; checked
+            before any window is built, so a stride of 1e-9 s costs nothing.
     """
-    if window_s <= 0 or stride_s <= 0:
-        raise ConfigError(f"--window and --stride must be positive seconds, got {window_s} and {stride_s}")
+    check_windows(info, window_s, stride_s, max_windows)
     duration = info.duration
     window_s = min(window_s, duration)
     starts = list(np.arange(0.0, duration - window_s + 1e-6, stride_s))
@@ -54,12 +65,54 @@ def plan_windows(info: VideoInfo, spec: ClipSpec, window_s: float, stride_s: flo
     return windows
 
 
-def window_clips(path, info: VideoInfo, windows: list[Window], size: FrameSize) -> Iterator[np.ndarray]:
-    """Yield each window's frames, uint8 (T, H, W, 3), in order, from one streaming pass over the video."""
+def timeline_steps(
+    info: VideoInfo, spec: ClipSpec, window_s: float | None = None, stride_s: float | None = None
+) -> tuple[float, float]:
+    """(window, stride) in seconds, defaults filled in: one clip's span, and windows side by side."""
+    window_s = window_s or spec.span / info.fps
+    return window_s, stride_s or window_s
+
+
+def check_windows(info: VideoInfo, window_s: float, stride_s: float, max_windows: int = MAX_WINDOWS) -> int:
+    """The number of windows ``plan_windows`` makes, or ConfigError naming the limit it would break.
+
+    Example: a 10 s video at 25 fps takes windows and strides of at least 0.04 s; window 2 s, stride 1 s
+    make 9 windows; stride 0.0001 s is refused (shorter than a frame), and so is stride 0.04 s with
+    ``max_windows=100`` (250 windows).
+    """
+    if not (math.isfinite(window_s) and math.isfinite(stride_s) and window_s > 0 and stride_s > 0):
+        raise ConfigError(f"window and stride must be positive seconds, got {window_s:g} and {stride_s:g}")
+    frame = 1.0 / info.fps
+    for name, seconds in (("window", window_s), ("stride", stride_s)):
+        if seconds < FRAME_SLACK * frame:
+            raise ConfigError(
+                f"{name} {seconds:g} s is shorter than one frame of this video ({frame:.4g} s at {info.fps:g} fps): "
+                f"pass at least {frame:.4g}"
+            )
+    window_s = min(window_s, info.duration)
+    count = max(1, math.ceil((info.duration - window_s + 1e-6) / stride_s))  # len(np.arange(...)), 1 at least
+    count += (count - 1) * stride_s + window_s < info.duration - frame  # the window covering the tail
+    if count > max_windows:
+        raise ConfigError(
+            f"window {window_s:g} s every {stride_s:g} s makes {count} windows over this {info.duration:.1f} s "
+            f"video, over the {max_windows} limit (--max_windows): pass a longer stride"
+        )
+    return count
+
+
+def window_clips(
+    path, info: VideoInfo, windows: list[Window], size: FrameSize, should_stop: Callable[[], bool] = lambda: False
+) -> Iterator[np.ndarray]:
+    """Yield each window's frames, uint8 (T, H, W, 3), in order, from one streaming pass over the video.
+
+    ``should_stop`` is asked after every decoded frame: once it says True, ``CancelledError`` is raised.
+    """
     wanted = np.unique(np.concatenate([w.indices for w in windows]))
     held: dict[int, np.ndarray] = {}  # frame number -> frame, only for windows not yet yielded
     next_window = 0
     for number, (_, frame) in zip(wanted.tolist(), stream_frames(path, wanted, info, size=size), strict=True):
+        if should_stop():
+            raise CancelledError
         held[number] = frame
         while next_window < len(windows) and windows[next_window].indices[-1] <= number:
             yield np.stack([held[int(i)] for i in windows[next_window].indices])
@@ -93,7 +146,14 @@ def merge_segments(windows: list[Window], labels: list[str], scores: list[float]
 
 
 def predict_timeline(
-    predictor, path: str | Path, window_s: float | None = None, stride_s: float | None = None, *, batch_size: int = 16
+    predictor,
+    path: str | Path,
+    window_s: float | None = None,
+    stride_s: float | None = None,
+    *,
+    batch_size: int = 16,
+    max_windows: int = MAX_WINDOWS,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> dict:
     """Label every window of a video and merge them into segments.
 
@@ -101,24 +161,35 @@ def predict_timeline(
         predictor: a ``Predictor``.
         window_s: window length in seconds (default: one clip's span at the video's fps).
         stride_s: seconds between window starts (default: the window length, windows side by side).
+        max_windows: the most windows accepted (see ``check_windows``).
+        should_stop: asked after each decoded frame and before each model call; once it says True the work
+            stops with ``concurrent.futures.CancelledError`` (the server's timeouts).
 
     Returns:
         ``{"video", "duration", "window_s", "stride_s", "segments": [{label, start, end, score}],
         "windows": [{start, end, label, score}]}``.
+
+    Raises:
+        ConfigError: a window or stride shorter than a frame, or too many windows.
     """
     info = probe(path)
-    window_s = window_s or predictor.spec.span / info.fps
-    stride_s = stride_s or window_s
-    windows = plan_windows(info, predictor.spec, window_s, stride_s)
+    window_s, stride_s = timeline_steps(info, predictor.spec, window_s, stride_s)
+    windows = plan_windows(info, predictor.spec, window_s, stride_s, max_windows=max_windows)
+
+    def scored(clips: list[torch.Tensor]) -> torch.Tensor:
+        if should_stop():
+            raise CancelledError
+        return predictor.logits(torch.stack(clips)).softmax(-1)
+
     probs = []
     batch: list[torch.Tensor] = []
-    for frames in window_clips(path, info, windows, predictor.reader.decode_size):
+    for frames in window_clips(path, info, windows, predictor.reader.decode_size, should_stop):
         batch.append(predictor.reader.to_clips(frames[None])[0])  # (T, H, W, 3) -> (T, C, H, W)
         if len(batch) == batch_size:
-            probs.append(predictor.logits(torch.stack(batch)).softmax(-1))
+            probs.append(scored(batch))
             batch = []
     if batch:
-        probs.append(predictor.logits(torch.stack(batch)).softmax(-1))
+        probs.append(scored(batch))
     top_scores, top_ids = torch.cat(probs).max(-1)
     labels = [predictor.id2label[int(i)] for i in top_ids]
     scores = top_scores.tolist()

@@ -118,18 +118,19 @@ class Batcher:
 
 
 class BatchedPredictor:
-    """A predictor whose model calls go through a ``Batcher``; everything else is the predictor's own.
+    """A predictor whose model calls go to ``logits_fn`` (a ``Batcher``'s); everything else is the predictor's own.
 
     ``engine.timeline.predict_timeline`` takes it in place of a ``Predictor``, so the windows of a timeline
-    share model calls with other requests.
+    share model calls with other requests. Example: ``BatchedPredictor(predictor, lambda clips:
+    batcher.submit(clips).result())``; the server's ``logits_fn`` also lets a timed-out request drop its job.
     """
 
-    def __init__(self, predictor, batcher: Batcher):
+    def __init__(self, predictor, logits_fn: Callable[[torch.Tensor], torch.Tensor]):
         self._predictor = predictor
-        self._batcher = batcher
+        self._logits_fn = logits_fn
 
     def __getattr__(self, name: str):
         return getattr(self._predictor, name)
 
     def logits(self, clips: torch.Tensor) -> torch.Tensor:
-        return self._batcher.submit(clips).result()
+        return self._logits_fn(clips)

@@ -1,11 +1,14 @@
-"""From an admitted request to its answer: admission, decoding threads, the batcher, timeouts and clean-up.
+"""From a request to its answer: the upload, admission, decoding threads, the batcher, timeouts and clean-up.
 
-At most ``max_concurrent + max_queue`` requests are accepted at once (uploading, waiting or working); the next
-one gets 503 straight away, so there is never an unbounded backlog. ``max_concurrent`` of them hold a
-working slot: their video is decoded in a worker thread and their clips go to the batcher's inference thread,
-so the event loop only ever waits. A request that times out gets its 504 at once, but its slot, its place
-and its upload are released only when its worker thread is done: threads cannot be killed, and a timed-out
-request must not make room for more work than ``max_concurrent`` threads.
+A request is received first: up to ``max_uploads`` bodies are streamed to disk at once, each under its own
+deadline and minimum rate (``uploads.body_chunks``), and none holds a place for the model meanwhile, so slow
+clients cost only their own connections. Then at most ``max_concurrent + max_queue`` received requests are
+accepted (waiting or working); the next one gets 503 straight away, as does a request arriving while all are
+taken, so there is never an unbounded backlog. ``max_concurrent`` of them hold a working slot: their video is
+decoded in a worker thread and their clips go to the batcher's inference thread, so the event loop only ever
+waits. A request that times out gets its 504 at once and its worker thread stops at its next step (a decoded
+frame, a model call); its slot, place and upload are released when that thread is done: threads cannot be
+killed, and a timed-out request must not make room for more work than ``max_concurrent`` threads.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import anyio
 from fastapi import HTTPException
 
 from vidcls.data.decode import probe
-from vidcls.engine.timeline import predict_timeline
-from vidcls.errors import DecodeError
+from vidcls.engine.timeline import check_windows, predict_timeline, timeline_steps
+from vidcls.errors import ConfigError, DecodeError
 from vidcls.serve.batcher import BatchedPredictor, Batcher
 from vidcls.serve.settings import ServeSettings
 from vidcls.serve.uploads import Video
@@ -51,7 +54,8 @@ class Pipeline:
         self.batcher = Batcher(
             predictor.logits, settings.batch_size, settings.batch_wait_ms / 1000, lambda: self._decoding > 0
         )
-        self.admitted = 0  # requests accepted and not yet released
+        self.uploading = 0  # bodies being received, before admission
+        self.admitted = 0  # requests received, accepted and not yet released
         self.working = 0  # of which hold a working slot
         self._decoding = 0  # worker threads decoding: their clips are coming
         self._decoding_count = threading.Lock()
@@ -71,10 +75,52 @@ class Pipeline:
         self.batcher.stop()
 
     def stats(self) -> dict:
-        return {"working": self.working, "waiting": self.admitted - self.working, "model_calls": self.batcher.calls}
+        return {
+            "uploading": self.uploading,
+            "working": self.working,
+            "waiting": self.admitted - self.working,
+            "model_calls": self.batcher.calls,
+        }
 
-    def admit(self) -> Ticket:
-        """A place for one request, or 503 when every place is taken."""
+    async def answer(self, receive, options: dict) -> dict:
+        """Receive the video (``await receive()``), take a place, and score it within ``request_timeout_s``."""
+        self._check_room()  # every place taken already: 503 now, not after the client sent its whole video
+        with self._uploading():
+            video = await receive()
+        try:
+            ticket = self.admit()
+        except HTTPException:
+            video.remove()
+            raise
+        ticket.video = video
+        limit = self.settings.request_timeout_s
+        try:
+            with anyio.fail_after(limit):
+                return await self.score(ticket, options)
+        except TimeoutError as err:
+            raise HTTPException(
+                504, f"no answer within {limit:g} s (--request_timeout_s): the server is busy or the video long"
+            ) from err
+        finally:
+            if not ticket.handed_over:
+                self.release(ticket)
+
+    @contextmanager
+    def _uploading(self):
+        if self.uploading >= self.settings.max_uploads:
+            raise HTTPException(
+                503,
+                f"busy: {self.uploading} uploads in progress (--max_uploads {self.settings.max_uploads}); "
+                "retry in a moment",
+                headers={"Retry-After": "1"},
+            )
+        self.uploading += 1
+        try:
+            yield
+        finally:
+            self.uploading -= 1
+
+    def _check_room(self) -> None:
         if self.admitted >= self.settings.capacity:
             raise HTTPException(
                 503,
@@ -83,6 +129,10 @@ class Pipeline:
                 "retry in a moment",
                 headers={"Retry-After": "1"},
             )
+
+    def admit(self) -> Ticket:
+        """A place for one received request, or 503 when every place is taken."""
+        self._check_room()
         self.admitted += 1
         return Ticket()
 
@@ -128,57 +178,61 @@ class Pipeline:
             with self._decoding_count:
                 self._decoding -= 1
 
+    def _model(self, ticket: Ticket, clips):
+        """Logits of the request's clips from the batcher; CancelledError if the request gives up first."""
+        ticket.model_future = self.batcher.submit(clips)
+        if ticket.cancelled.is_set():  # cancel() may have run before model_future was set
+            ticket.model_future.cancel()
+        return ticket.model_future.result()
+
     def _work(self, ticket: Ticket, options: dict) -> dict | None:
-        """Runs in a decoding thread: probe, decode, wait for the model, rank; the optional timeline."""
-        video, predictor = ticket.video, self.predictor
+        """Runs in a decoding thread: probe, decode, wait for the model, rank; the optional timeline.
+
+        Returns None once the request has timed out: nobody waits for the answer any more.
+        """
+        video, predictor, settings = ticket.video, self.predictor, self.settings
+        stop = ticket.cancelled.is_set
+        if stop():
+            return None
         try:
             info = probe(video.path)
         except DecodeError as err:
             raise HTTPException(415, video.describe(str(err))) from err
-        if info.duration > self.settings.max_video_seconds:
+        if info.duration > settings.max_video_seconds:
             raise HTTPException(
                 422,
-                f"{video.name}: lasts {info.duration:.1f} s, over the {self.settings.max_video_seconds:g} s limit "
+                f"{video.name}: lasts {info.duration:.1f} s, over the {settings.max_video_seconds:g} s limit "
                 "(--max_video_seconds)",
             )
+        steps = (options["window"], options["stride"])
+        if options["timeline"]:  # refused before decoding: a stride shorter than a frame, or too many windows
+            try:
+                check_windows(info, *timeline_steps(info, predictor.spec, *steps), settings.max_windows)
+            except ConfigError as err:
+                raise HTTPException(422, f"{video.name}: {err}") from err
         try:
             with self._counted_decoding():
                 clips = predictor.clips_from_file(video.path)
-            if ticket.cancelled.is_set():
+            if stop():
                 return None
-            ticket.model_future = self.batcher.submit(clips)
-            if ticket.cancelled.is_set():  # cancel() may have run before model_future was set
-                ticket.model_future.cancel()
-            scores = ticket.model_future.result().softmax(-1).mean(0)  # (N, K) -> (K,): mean over clips
+            scores = self._model(ticket, clips).softmax(-1).mean(0)  # (N, K) -> (K,): mean over clips
             result = {
                 "video": video.name,
                 "duration": round(info.duration, 3),
                 "predictions": predictor.top_k(scores, options["top_k"]),
             }
-            if options["timeline"] and not ticket.cancelled.is_set():
+            if options["timeline"]:
                 timeline = predict_timeline(
-                    BatchedPredictor(predictor, self.batcher),
+                    BatchedPredictor(predictor, lambda clips: self._model(ticket, clips)),
                     video.path,
-                    options["window"],
-                    options["stride"],
-                    batch_size=self.settings.batch_size,
+                    *steps,
+                    batch_size=settings.batch_size,
+                    max_windows=settings.max_windows,
+                    should_stop=stop,
                 )
                 result["timeline"] = {**timeline, "video": video.name}
             return result
         except DecodeError as err:
             raise HTTPException(422, video.describe(str(err))) from err
-        except CancelledError:
+        except CancelledError:  # the request timed out: the model future was dropped, or the timeline stopped
             return None
-
-
-async def run_with_timeout(pipeline: Pipeline, ticket: Ticket, receive, options: dict) -> dict:
-    """Receive the video and score it within ``request_timeout_s``; 504 past it."""
-    limit = pipeline.settings.request_timeout_s
-    try:
-        with anyio.fail_after(limit):
-            ticket.video = await receive()
-            return await pipeline.score(ticket, options)
-    except TimeoutError as err:
-        raise HTTPException(
-            504, f"no answer within {limit:g} s (--request_timeout_s): the server is busy or the video long"
-        ) from err

@@ -3,16 +3,22 @@ or a server-side path confined to the allowed folder.
 
 The body is parsed as it arrives (python-multipart's streaming parser), so an upload never sits in memory
 whole, and a body larger than ``--max_upload_mb`` is refused from its Content-Length before a byte is read,
-or as soon as the bytes read pass the limit when the client sends none (chunked).
+or as soon as the bytes read pass the limit when the client sends none (chunked). A body must arrive within
+``--upload_timeout_s`` and, after its first ``UPLOAD_GRACE_S``, at ``--min_upload_kbps`` on average (408
+otherwise), so a slow client holds only its own connection. A form holds at most ``MAX_PARTS`` parts and
+``FIELD_LIMIT`` bytes outside the video, and must end with its closing boundary (400 otherwise).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import tempfile
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PureWindowsPath
 
@@ -23,13 +29,14 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect
 
-from vidcls.serve.settings import ServeSettings
+from vidcls.serve.settings import UPLOAD_GRACE_S, ServeSettings
 
 logger = logging.getLogger(__name__)
 
 FILE_FIELD = "file"  # the form field that carries the video
 PATH_FIELD = "path"  # the form field or JSON key naming a server-side file (--allow_paths)
-FIELD_LIMIT = 64 * 1024  # a plain form field or JSON body holds a path: nothing larger is needed
+FIELD_LIMIT = 64 * 1024  # the form fields besides the video, or a JSON body, hold a path: nothing larger is needed
+MAX_PARTS = 8  # a form holds a video or a path, and a few fields a client may add: more is abuse, refused at once
 FLUSH_BYTES = 1 << 20  # received file data is written in pieces of about this size, each in a worker thread
 TEMP_PREFIX = "vidcls-upload-"
 
@@ -60,6 +67,41 @@ def too_large(settings: ServeSettings, declared: int | None = None) -> HTTPExcep
     return HTTPException(413, f"upload{size} is over the {settings.max_upload_mb:g} MiB limit (--max_upload_mb)")
 
 
+async def body_chunks(request: Request, settings: ServeSettings) -> AsyncIterator[bytes]:
+    """The request body as it arrives, under ``--max_upload_mb``, ``--upload_timeout_s`` and ``--min_upload_kbps``.
+
+    Each wait for the next chunk ends at the earlier of the body's deadline and the moment the bytes received
+    so far fall under the minimum rate, so a client that sends 1 byte/s, or nothing, is refused on time.
+    """
+    start = time.monotonic()
+    received = 0
+    rate = settings.min_upload_bytes_per_s
+    chunks = request.stream()
+    while True:
+        deadline = start + settings.upload_timeout_s
+        too_slow = start + UPLOAD_GRACE_S + received / rate if rate > 0 else math.inf
+        with anyio.move_on_after(max(0.0, min(deadline, too_slow) - time.monotonic())) as wait:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except ClientDisconnect as err:
+                raise HTTPException(400, "the client disconnected before sending the whole body") from err
+        if wait.cancelled_caught:
+            seconds = time.monotonic() - start
+            if too_slow < deadline:
+                raise HTTPException(
+                    408,
+                    f"upload too slow: {received} bytes in {seconds:.1f} s, under the {settings.min_upload_kbps:g} "
+                    "kbit/s minimum (--min_upload_kbps)",
+                )
+            raise HTTPException(408, f"upload not received within {settings.upload_timeout_s:g} s (--upload_timeout_s)")
+        received += len(chunk)
+        if received > settings.max_upload_bytes:  # no Content-Length (chunked), or a false one
+            raise too_large(settings)
+        yield chunk
+
+
 async def receive_video(request: Request, settings: ServeSettings) -> Video:
     """The video a ``POST /predict`` sends: a multipart ``file`` upload, or a ``path`` (form field or JSON)."""
     declared = request.headers.get("content-length", "")
@@ -71,7 +113,7 @@ async def receive_video(request: Request, settings: ServeSettings) -> Video:
         return await _receive_form(request, params.get(b"boundary"), settings)
     if media_type == b"application/json":
         try:
-            path = json.loads(await _read_small(request))[PATH_FIELD]
+            path = json.loads(await _read_small(request, settings))[PATH_FIELD]
         except (ValueError, KeyError, TypeError) as err:
             raise HTTPException(422, 'a JSON body must be {"path": "<file in the --allow_paths folder>"}') from err
         return await resolve_path(path, settings)
@@ -101,15 +143,12 @@ async def resolve_path(path, settings: ServeSettings) -> Video:
     return Video(await anyio.to_thread.run_sync(confine), name=path)
 
 
-async def _read_small(request: Request) -> bytes:
+async def _read_small(request: Request, settings: ServeSettings) -> bytes:
     body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > FIELD_LIMIT:
-                raise HTTPException(413, f"a JSON body holds a path: {FIELD_LIMIT // 1024} KiB at most")
-    except ClientDisconnect as err:
-        raise HTTPException(400, "the client disconnected before sending the whole body") from err
+    async for chunk in body_chunks(request, settings):
+        body += chunk
+        if len(body) > FIELD_LIMIT:
+            raise HTTPException(413, f"a JSON body holds a path: {FIELD_LIMIT // 1024} KiB at most")
     return bytes(body)
 
 
@@ -127,6 +166,9 @@ class _FormReader:
         self.fields: dict[str, bytearray] = {}
         self.video: Video | None = None
         self.size = 0  # bytes of the uploaded file
+        self.parts = 0
+        self.field_bytes = 0  # of every part but the video
+        self.ended = False  # the closing boundary was read
         self._file = None
         self._unwritten = bytearray()
         self._header, self._value, self._disposition = b"", b"", b""
@@ -135,10 +177,16 @@ class _FormReader:
     def callbacks(self) -> dict:
         return {name: getattr(self, name) for name in (
             "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
-            "on_part_data")}  # fmt: skip
+            "on_part_data", "on_end")}  # fmt: skip
 
     def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise HTTPException(400, f"a form of more than {MAX_PARTS} parts: send the video in '{FILE_FIELD}' alone")
         self._disposition, self._field = b"", None
+
+    def on_end(self) -> None:
+        self.ended = True
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header += data[start:end]
@@ -172,9 +220,12 @@ class _FormReader:
         if self._field is None:
             self._unwritten += data[start:end]
             self.size += end - start
-        elif len(self._field) + end - start > FIELD_LIMIT:
-            raise HTTPException(413, f"form fields other than '{FILE_FIELD}' hold {FIELD_LIMIT // 1024} KiB at most")
         else:
+            self.field_bytes += end - start
+            if self.field_bytes > FIELD_LIMIT:
+                raise HTTPException(
+                    413, f"form fields other than '{FILE_FIELD}' hold {FIELD_LIMIT // 1024} KiB at most, all together"
+                )
             self._field += data[start:end]
 
     async def flush(self, close: bool = False) -> None:
@@ -196,23 +247,19 @@ async def _receive_form(request: Request, boundary: bytes | None, settings: Serv
     if not boundary:
         raise HTTPException(400, "multipart/form-data without a boundary: let the client build the form body")
     reader = _FormReader(settings)
-    received = 0
     try:
         try:
             parser = MultipartParser(boundary, reader.callbacks())
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > settings.max_upload_bytes:  # no Content-Length (chunked), or a false one
-                    raise too_large(settings)
+            async for chunk in body_chunks(request, settings):
                 parser.write(chunk)
                 if len(reader._unwritten) >= FLUSH_BYTES:
                     await reader.flush()
             parser.finalize()
             await reader.flush(close=True)
-        except ClientDisconnect as err:
-            raise HTTPException(400, "the client disconnected during the upload") from err
         except FormParserError as err:
             raise HTTPException(400, f"invalid multipart/form-data body ({err})") from err
+        if not reader.ended:  # python-multipart's finalize() does not check it: a cut-off body looks whole
+            raise HTTPException(400, "invalid multipart/form-data body: it ends before the closing boundary")
         if reader.video is None:
             if PATH_FIELD in reader.fields:
                 return await resolve_path(reader.fields[PATH_FIELD].decode("utf-8", "replace"), settings)
