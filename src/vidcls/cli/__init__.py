@@ -17,6 +17,7 @@ from vidcls.errors import ConfigError, VidclsError
 # Command name -> module, imported only when that command runs.
 COMMANDS = {
     "train": "vidcls.cli.train",
+    "pretrain": "vidcls.cli.pretrain",
     "evaluate": "vidcls.cli.evaluate",
     "predict": "vidcls.cli.predict",
     "show": "vidcls.cli.show",

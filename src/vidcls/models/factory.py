@@ -138,7 +138,13 @@ def trained_config(model_dir: str | Path):
     model_dir = Path(model_dir)
     if not (model_dir / CLIP_SPEC_FILE).is_file():
         raise ConfigError(f"--model_dir {model_dir}: no {CLIP_SPEC_FILE} there; is it the output of vidcls train?")
-    return AutoConfig.from_pretrained(model_dir)
+    config = AutoConfig.from_pretrained(model_dir)
+    if any(name.endswith("ForPreTraining") for name in config.architectures or []):
+        raise ConfigError(
+            f"--model_dir {model_dir} holds a pretrained encoder (vidcls pretrain), which has no classifier; "
+            f"fine-tune it first: vidcls train --model_name_or_path {model_dir} --data_dir DATA --output_dir RUN"
+        )
+    return config
 
 
 def load_trained(model_dir: str | Path):
