@@ -20,6 +20,7 @@ COMMANDS = {
     "pretrain": "vidcls.cli.pretrain",
     "evaluate": "vidcls.cli.evaluate",
     "predict": "vidcls.cli.predict",
+    "embed": "vidcls.cli.embed",
     "show": "vidcls.cli.show",
     "cache": "vidcls.cli.cache",
     "demo": "vidcls.cli.demo",

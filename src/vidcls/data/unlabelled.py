@@ -64,6 +64,21 @@ def _is_labelled_layout(root: Path) -> bool:
     )
 
 
+def is_plain_tree(root: Path, layout: LayoutOptions) -> bool:
+    """Whether a folder is read as a plain tree of videos: one with videos at its top, or that no labelled
+    layout fits (class folders are tried). Split folders, metadata.csv and split lists are always labelled."""
+    if not root.is_dir() or _is_labelled_layout(root):
+        return False
+    if any(p.suffix.lower() in VIDEO_EXTENSIONS for p in root.iterdir()):
+        return True
+    try:
+        load_dataset(root, layout)
+    except DatasetError as err:
+        logger.info("reading %s as a plain tree of videos: %s", root, err)
+        return True
+    return False
+
+
 def pretraining_videos(
     data_dir: str | Path,
     layout: LayoutOptions,
@@ -80,26 +95,13 @@ def pretraining_videos(
         DatasetError: a folder that does not exist, or no video at all.
     """
     found = PretrainingVideos()
-    root = Path(data_dir)
-    dataset, plain = None, ""  # plain: why the folder is read as a plain tree
-    if root.is_dir() and not _is_labelled_layout(root):
-        if any(p.suffix.lower() in VIDEO_EXTENSIONS for p in root.iterdir()):
-            plain = "videos at its top level"
-        else:
-            try:
-                dataset = load_dataset(root, layout)  # class folders
-            except DatasetError as err:
-                plain = "no labelled layout fits"
-                logger.info("reading %s as a plain tree of videos: %s", root, err)
+    if is_plain_tree(Path(data_dir), layout):
+        found.add(find_videos(data_dir), f"every video under {data_dir} (a plain tree)")
     else:
         dataset = load_dataset(data_dir, layout)  # its errors are the user's to fix
-    if dataset is not None:
-        found.add(
-            dataset.records(train_split, "--train_split"), f"the {train_split} split of {data_dir} ({dataset.layout})"
-        )
+        records = dataset.records(train_split, "--train_split")
+        found.add(records, f"the {train_split} split of {data_dir} ({dataset.layout})")
         found.left_out = [f"{name} ({len(r)} videos)" for name, r in dataset.splits.items() if name != train_split]
-    else:
-        found.add(find_videos(root), f"every video under {root} ({plain})")
     for extra in extra_dirs:
         if not Path(extra).is_dir():
             raise DatasetError(f"--extra_unlabelled_dir {extra} is not a folder; pass a folder of videos")
