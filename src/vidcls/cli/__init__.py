@@ -17,8 +17,10 @@ from vidcls.errors import ConfigError, VidclsError
 # Command name -> module, imported only when that command runs.
 COMMANDS = {
     "train": "vidcls.cli.train",
+    "pretrain": "vidcls.cli.pretrain",
     "evaluate": "vidcls.cli.evaluate",
     "predict": "vidcls.cli.predict",
+    "embed": "vidcls.cli.embed",
     "show": "vidcls.cli.show",
     "cache": "vidcls.cli.cache",
     "demo": "vidcls.cli.demo",

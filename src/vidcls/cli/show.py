@@ -25,7 +25,16 @@ READABLE_SIDE = 224  # px: a small model's 16-64 px clips are enlarged to about 
 class ShowArguments:
     _argument_group_name = "show"
 
-    model_dir: str = field(metadata={"help": "Output folder of vidcls train (for its clip settings)."})
+    model_dir: str | None = field(
+        default=None, metadata={"help": "Output folder of vidcls train (for its clip settings)."}
+    )
+    reconstruction: str | None = field(
+        default=None,
+        metadata={
+            "help": "Output folder of vidcls pretrain: write a PNG of the clip's frames, the same with the hidden "
+            "tubes greyed out, and as the model rebuilds them (default: VIDEO_NAME.clipN.reconstruction.png)."
+        },
+    )
     output: str | None = field(default=None, metadata={"help": "The GIF to write; default: VIDEO_NAME.clipN.gif here."})
     clip: int = field(default=0, metadata={"help": "Which of the evenly spaced evaluation clips, from 0."})
     scale: int | None = field(
@@ -57,7 +66,9 @@ def save_gif(clip, path: str | Path, frame_ms: float, scale: int = 1) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = ClipSpec.load(args.model_dir)
+    if (args.model_dir is None) == (args.reconstruction is None):
+        raise ConfigError("pass --model_dir (a GIF of a clip) or --reconstruction (a pretrained model's rebuild)")
+    spec = ClipSpec.load(args.model_dir or args.reconstruction)
     if not 0 <= args.clip < spec.eval_clips:
         raise ConfigError(
             f"--clip {args.clip}: this model takes {spec.eval_clips} clips per video, 0 to {spec.eval_clips - 1}"
@@ -70,9 +81,27 @@ def run(args: argparse.Namespace) -> int:
     t, c, h, w = clips[args.clip].shape
     scale = args.scale or max(1, math.ceil(READABLE_SIDE / min(h, w)))
     # Played back at the speed of the video: consecutive frames are sample_rate frames apart.
+    if args.reconstruction:
+        return show_reconstruction(args, spec, clips[args.clip], scale)
     frame_ms = 1000 * spec.sample_rate / probe(args.video).fps
     gif = args.output or f"{Path(args.video).stem}.clip{args.clip}.gif"
     path = save_gif(clips[args.clip], gif, frame_ms, scale)
     shown = f", shown {scale}x larger" if scale > 1 else ""
     print(f"{path}: clip {args.clip} of {len(clips)}, {t} frames of {w}x{h}{shown}")
+    return 0
+
+
+def show_reconstruction(args: argparse.Namespace, spec: ClipSpec, clip, scale: int) -> int:
+    from transformers import VideoMAEForPreTraining
+
+    from vidcls.engine.reconstruct import reconstruct, recorded_mask_ratio, save_grid
+
+    try:
+        model = VideoMAEForPreTraining.from_pretrained(args.reconstruction)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"--reconstruction {args.reconstruction}: not a vidcls pretrain folder ({err})") from err
+    ratio = recorded_mask_ratio(args.reconstruction)
+    path = args.output or f"{Path(args.video).stem}.clip{args.clip}.reconstruction.png"
+    save_grid(reconstruct(model, spec, clip, ratio), path, scale)
+    print(f"{path}: clip {args.clip}; rows: original, {ratio:.0%} of the tubes hidden, reconstructed")
     return 0

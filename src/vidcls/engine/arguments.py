@@ -183,6 +183,20 @@ class ModelArguments:
     config_name: str | None = field(
         default=None, metadata={"help": "Train from scratch from a config: 'tiny', a config.json or a hub id."}
     )
+    freeze_backbone: bool = field(
+        default=False,
+        metadata={
+            "help": "Train the head only (a linear probe): every weight of the pretrained backbone stays as loaded; "
+            "the head is what the backbone lacks (VideoMAE: fc_norm and the classifier)."
+        },
+    )
+    head_lr: float | None = field(
+        default=None, metadata={"help": "Learning rate of the head; unset: --learning_rate, as the backbone's."}
+    )
+
+    def __post_init__(self):
+        if self.head_lr is not None and not self.head_lr > 0:
+            raise ConfigError(f"--head_lr must be above 0, got {self.head_lr}")
 
 
 @dataclass

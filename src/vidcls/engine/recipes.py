@@ -27,6 +27,7 @@ from torch import nn
 
 from vidcls.engine.arguments import OFF, PRESETS, RecipeArguments, parse_rand_augment
 from vidcls.errors import ConfigError
+from vidcls.models.factory import head_parameter_names
 from vidcls.models.families import FAMILIES, family_of
 
 # Parameters that get no weight decay besides biases and norms, as in VideoMAE's code (timm's no_weight_decay).
@@ -169,6 +170,24 @@ def layer_decay_groups(model, decay: float, *, lr: float, weight_decay: float, d
             groups[key]["lr_scale"] = scale
         groups[key]["params"].append(param)
     return [groups[key] for key in sorted(groups, key=lambda key: (-key[0], key[1]))]
+
+
+def head_lr_groups(model, head_lr: float, *, weight_decay: float, decay_names: set[str]) -> list[dict]:
+    """AdamW parameter groups: the head (``head_parameter_names``) at ``head_lr``, the backbone at the optimizer's
+    default (--learning_rate); no weight decay where the Trainer would not put it. Frozen parameters are left out.
+    """
+    head = head_parameter_names(model)
+    groups: dict[tuple[bool, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        key = (name in head, name not in decay_names)
+        if key not in groups:
+            groups[key] = {"params": [], "weight_decay": 0.0 if key[1] else weight_decay}
+            if key[0]:
+                groups[key]["lr"] = head_lr
+        groups[key]["params"].append(param)
+    return [groups[key] for key in sorted(groups, reverse=True)]  # the head first: the Trainer logs group 0
 
 
 class RepeatedSampler(torch.utils.data.Sampler[int]):

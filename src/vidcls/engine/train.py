@@ -30,7 +30,7 @@ from vidcls.engine.report import plot_training_curves, write_model_card
 from vidcls.engine.run_record import check_rerun, run_settings, start_afresh, write_records
 from vidcls.engine.trainer import EpochSummary, VideoTrainer
 from vidcls.errors import ConfigError, DatasetError
-from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
+from vidcls.models.factory import create_model, freeze_backbone, resolve_clip_spec, save_processor
 from vidcls.models.families import family_of
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ RECIPE_SETTINGS = (
     "lr_scheduler_type",
     "seed",
 )
+
+# Always in run.json; the other ModelArguments (the linear probe's) only when set.
+MODEL_SETTINGS = ("model_name_or_path", "config_name")
 
 # Clips that fail mid-run are appended here by the data workers, then folded into skipped_videos.json.
 SKIPPED_LOG = "skipped_videos.log.jsonl"
@@ -68,6 +71,11 @@ def train(
     if training_args.output_dir is None:
         raise ConfigError("--output_dir is required: the folder where the trained model is saved")
     check_training_arguments(training_args)
+    if model_args.head_lr is not None and recipe.layer_decay < 1.0:
+        raise ConfigError(
+            f"--head_lr with --layer_decay {recipe.layer_decay}: layer decay already sets the head's rate "
+            "(--learning_rate); drop one of them"
+        )
     output_dir = Path(training_args.output_dir)
     if overwrite and training_args.process_index == 0:
         start_afresh(output_dir)
@@ -86,7 +94,11 @@ def train(
     # Seeded before the model exists: a new head (or a model from scratch) is initialised at random.
     set_seed(training_args.seed)
     model = create_model(model_args.model_name_or_path, model_args.config_name, labels.label2id)
-    if recipe.drop_path > 0:
+    if model_args.freeze_backbone:
+        freeze_backbone(model)
+    if recipe.drop_path > 0 and model_args.freeze_backbone:
+        logger.info("--freeze_backbone: no drop path (it would only add noise to the features the head learns from)")
+    elif recipe.drop_path > 0:
         apply_drop_path(model, recipe.drop_path)
     spec = resolve_clip_spec(
         model,
@@ -102,7 +114,8 @@ def train(
     settings = run_settings(
         splits={data_args.train_split: train_records, data_args.eval_split: eval_records},
         labels=labels.names,
-        model={"model_name_or_path": model_args.model_name_or_path, "config_name": model_args.config_name},
+        # The probe's settings only when set, so that runs recorded before they existed still resume.
+        model={k: v for k, v in asdict(model_args).items() if k in MODEL_SETTINGS or v not in (None, False)},
         clip=spec,
         recipe=recipe,
         training_args=training_args,
@@ -126,6 +139,7 @@ def train(
         clip_spec=spec,
         input_name=family.input_name,
         recipe=recipe,
+        head_lr=model_args.head_lr,
         callbacks=[EpochSummary()],
     )
     result = trainer.train(resume_from_checkpoint=resume)

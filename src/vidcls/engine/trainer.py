@@ -9,7 +9,13 @@ from transformers import Trainer, TrainerCallback
 from vidcls.config import ClipSpec
 from vidcls.data.transforms import build_clip_augment
 from vidcls.engine.batching import BatchMixer, augment_clips, prepare_pixels
-from vidcls.engine.recipes import Recipe, RepeatedSampler, layer_decay_groups, soft_target_cross_entropy
+from vidcls.engine.recipes import (
+    Recipe,
+    RepeatedSampler,
+    head_lr_groups,
+    layer_decay_groups,
+    soft_target_cross_entropy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +31,17 @@ class VideoTrainer(Trainer):
     optimizer; repeated augmentation to the sampler.
     """
 
-    def __init__(self, *args, clip_spec: ClipSpec, input_name: str, recipe: Recipe | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        clip_spec: ClipSpec,
+        input_name: str,
+        recipe: Recipe | None = None,
+        head_lr: float | None = None,
+        **kwargs,
+    ):
         self.recipe = recipe or Recipe()
+        self.head_lr = head_lr
         settings = kwargs.get("args")
         if settings is not None and settings.dataloader_num_workers == 0:
             # The guide's defaults keep workers alive between epochs; with no workers there is nothing to keep,
@@ -69,6 +84,15 @@ class VideoTrainer(Trainer):
                 opt_model,
                 self.recipe.layer_decay,
                 lr=self.args.learning_rate,
+                weight_decay=self.args.weight_decay,
+                decay_names=set(self.get_decay_parameter_names(opt_model)),
+            )
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        elif self.optimizer is None and self.head_lr is not None:
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            groups = head_lr_groups(
+                opt_model,
+                self.head_lr,
                 weight_decay=self.args.weight_decay,
                 decay_names=set(self.get_decay_parameter_names(opt_model)),
             )

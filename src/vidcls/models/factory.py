@@ -82,6 +82,22 @@ def create_model(model_name_or_path: str | None, config_name: str | None, label2
     return AutoModelForVideoClassification.from_pretrained(model_name_or_path, ignore_mismatched_sizes=True, **labels)
 
 
+def head_parameter_names(model) -> set[str]:
+    """The classifier's own parameters: those outside its pretrained backbone (``model.base_model``).
+
+    VideoMAE: fc_norm and classifier; V-JEPA 2: the attentive pooler and classifier.
+    """
+    backbone = {id(p) for p in model.base_model.parameters()}
+    return {name for name, p in model.named_parameters() if id(p) not in backbone}
+
+
+def freeze_backbone(model) -> None:
+    """Only the head learns: the backbone's parameters stop taking gradients (the optimizer then skips them)."""
+    head = head_parameter_names(model)
+    for name, param in model.named_parameters():
+        param.requires_grad_(name in head)
+
+
 def resolve_clip_spec(model, model_name_or_path: str | None = None, **overrides) -> ClipSpec:
     """Explicit flags (not None) > the checkpoint's processor > the model config > ClipSpec defaults."""
     config = model.config
@@ -122,7 +138,13 @@ def trained_config(model_dir: str | Path):
     model_dir = Path(model_dir)
     if not (model_dir / CLIP_SPEC_FILE).is_file():
         raise ConfigError(f"--model_dir {model_dir}: no {CLIP_SPEC_FILE} there; is it the output of vidcls train?")
-    return AutoConfig.from_pretrained(model_dir)
+    config = AutoConfig.from_pretrained(model_dir)
+    if any(name.endswith("ForPreTraining") for name in config.architectures or []):
+        raise ConfigError(
+            f"--model_dir {model_dir} holds a pretrained encoder (vidcls pretrain), which has no classifier; "
+            f"fine-tune it first: vidcls train --model_name_or_path {model_dir} --data_dir DATA --output_dir RUN"
+        )
+    return config
 
 
 def load_trained(model_dir: str | Path):
