@@ -84,3 +84,10 @@ def test_a_device_that_is_not_here_is_a_one_line_error_before_any_work(tmp_path,
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert f"--device {device}: {message}" in err and len(err.splitlines()) == 1
+
+
+def test_a_switch_before_a_positional_leaves_the_positional_alone(motion_data, tmp_path, capsys):
+    # --strict takes an optional true/false: the data folder after it is still the data folder.
+    assert main(["check", "--num_workers", "0", "--strict", str(motion_data)]) == 1  # one warning: fails strictly
+    assert "(--strict)" in capsys.readouterr().out
+    assert main(["check", "--num_workers", "0", "--strict", "false", str(motion_data)]) == 0

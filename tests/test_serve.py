@@ -1,7 +1,10 @@
 """vidcls serve: every answer of the API, its limits, clean-up of uploads, batching, and a load test on loopback."""
 
+import base64
 import contextlib
+import dataclasses
 import http.client
+import io
 import re
 import shutil
 import socket
@@ -16,6 +19,7 @@ import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from PIL import Image
 
 import vidcls.serve.uploads
 from conftest import BAD_VIDEOS, REAL_VIDEOS, SHARED_VIDEOS, needs_shared_videos, write_numbered_video
@@ -107,6 +111,21 @@ def multipart(name: str, data: bytes, boundary: str = "vidcls-test-boundary") ->
 
 
 @needs_shared_videos
+def test_the_frames_the_model_saw_and_the_time_taken_on_request(predictor, uploads):
+    clip = REAL_VIDEOS[0]
+    with serving(predictor, tmp_dir=str(uploads)) as client:
+        body = post_file(client, clip, frames="true").json()
+        assert "frames" not in post_file(client, clip).json()  # only when asked: they weigh more than the answer
+    first = predictor.clips_from_file(clip)[0].numpy().transpose(0, 2, 3, 1)  # (T, C, H, W) -> (T, H, W, C)
+    assert len(body["frames"]) == len(first) and body["seconds"] > 0
+    for url, expected in zip(body["frames"], first, strict=True):
+        assert url.startswith("data:image/jpeg;base64,")
+        with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as image:
+            decoded = np.asarray(image.convert("RGB")).astype(int)
+        assert decoded.shape == expected.shape and np.abs(decoded - expected).mean() < 8  # JPEG's loss only
+
+
+@needs_shared_videos
 def test_predictions_match_the_predictor_on_real_clips(predictor, uploads):
     with serving(predictor, tmp_dir=str(uploads)) as client:
         for path in REAL_VIDEOS:
@@ -140,7 +159,7 @@ def test_timeline_on_request(predictor, uploads):
 
 def test_labels_health_page_and_docs(predictor):
     with serving(predictor) as client:
-        assert client.get("/labels").json() == {"labels": ["left", "right", "up"]}
+        assert client.get("/labels").json() == {"model": "model", "labels": ["left", "right", "up"]}
         assert client.get("/health").json()["status"] == "ok"
         page = client.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -152,7 +171,7 @@ def test_labels_health_page_and_docs(predictor):
         predict = schema["paths"]["/predict"]["post"]
         assert "file" in predict["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
         assert {"413", "415", "422", "503", "504"} <= set(predict["responses"])
-        assert {p["name"] for p in predict["parameters"]} == {"top_k", "timeline", "window", "stride"}
+        assert {p["name"] for p in predict["parameters"]} == {"top_k", "timeline", "window", "stride", "frames"}
         assert 'href="openapi.json"' in page.text and 'id="api"' in page.text  # no Swagger UI: it needs a CDN
         assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
 
@@ -441,9 +460,11 @@ def test_settings_refuse_impossible_limits(tmp_path):
 
 
 def test_help_lists_every_limit_with_its_default():
-    text = " ".join(build_parser().format_help().split())  # argparse wraps lines
-    for name, _, default, _ in ServeSettings.flags():
-        assert re.search(rf"--{name} {name.upper()} [^-]*\(default: {re.escape(str(default))}\)", text), name
+    parser = build_parser()
+    text = " ".join(parser.format_help().split())  # argparse wraps lines
+    for limit in dataclasses.fields(ServeSettings):
+        assert f"--{limit.name} {limit.name.upper()}" in text, limit.name
+        assert parser._option_string_actions[f"--{limit.name}"].default == limit.default, limit.name
     assert "(default: 32)" in text and "(default: 10000)" in text  # --max_uploads, --max_windows
 
 

@@ -27,7 +27,7 @@ def served(tmp_path_factory, micro_config):
     """(base URL, predictor, uploads folder) of a uvicorn server running the micro model."""
     predictor = Predictor.from_pretrained(save_micro_model(micro_config, tmp_path_factory.mktemp("model")), "cpu")
     uploads = tmp_path_factory.mktemp("uploads")
-    with running_server(create_app(predictor, ServeSettings(tmp_dir=str(uploads)))) as url:
+    with running_server(create_app(predictor, ServeSettings(tmp_dir=str(uploads)), model_name="micro")) as url:
         yield url, predictor, uploads
 
 
@@ -57,7 +57,7 @@ def test_a_chosen_clip_shows_the_predicted_label_bars_and_timeline(page, served)
     url, predictor, uploads = served
     clip = REAL / "h265_video.mp4"  # its top label differs from most clips' with this untrained model
     expected = predictor.predict(clip)
-    expect(page.locator("#model")).to_have_text("3 labels: left, right, up")
+    expect(page.locator("#model")).to_have_text("Model micro, 3 labels: left, right, up")
     page.set_input_files("#file", str(clip))
     expect(page.locator("#result")).to_be_visible(timeout=30_000)
     assert page.locator("#top-label").text_content() == expected[0]["label"]
@@ -65,7 +65,12 @@ def test_a_chosen_clip_shows_the_predicted_label_bars_and_timeline(page, served)
     assert page.locator(".bar .name").all_text_contents() == [p["label"] for p in expected]
     assert page.locator("#timeline div").count() >= 1 and page.locator("#segments li").count() >= 1
     assert page.locator("#error").is_hidden()
-    assert all(address.startswith(url) for address in page.requested)  # nothing from the internet: works offline
+    # The video itself, the frames the model saw, and the time it took.
+    assert page.locator("#preview").get_attribute("src").startswith("blob:")
+    assert page.locator("#frames img").count() == predictor.spec.num_frames
+    expect(page.locator("#timing")).to_contain_text("s decoding and scoring")
+    # Nothing from the internet, so it works offline: the server, the chosen file (blob:) and frames inlined (data:).
+    assert all(address.startswith((url, f"blob:{url}", "data:image/jpeg")) for address in page.requested)
     assert not any(uploads.iterdir())
 
 

@@ -13,6 +13,7 @@ import pytest
 from conftest import REAL_VIDEOS, frame_numbers, needs_shared_videos, write_numbered_video
 from test_predict import save_micro_model
 from vidcls.cli import main
+from vidcls.cli.predict import rounded
 from vidcls.config import ClipSpec
 from vidcls.data.decode import VideoInfo, probe, read_frames, stream_frames
 from vidcls.engine.predict import Predictor
@@ -184,7 +185,7 @@ def test_cli_writes_timeline_json_and_plot(model_dir, tmp_path, capsys):
     assert "broken.avi" in failed["error"] and ok["timeline"] == str(out / "clip.timeline.json")
     timeline = json.loads((out / "clip.timeline.json").read_text())
     assert (out / "clip.timeline.png").read_bytes().startswith(b"\x89PNG")
-    assert timeline["segments"] == ok["segments"] and len(timeline["windows"]) == 8  # 0, 0.5, ... 3, 3.4
+    assert rounded(timeline)["segments"] == ok["segments"] and len(timeline["windows"]) == 8  # 0, 0.5, ... 3, 3.4
     segments = timeline["segments"]
     assert segments[0]["start"] == 0.0 and segments[-1]["end"] == timeline["duration"] == 4.4
     assert all(a["end"] == b["start"] and a["label"] != b["label"] for a, b in pairwise(segments))
@@ -233,3 +234,18 @@ def test_memory_stays_flat_on_a_long_video(model_dir, tmp_path):
     float_batch = 16 * spec.num_frames * 3 * spec.image_size**2 * 4
     assert timeline_peak < all_small_frames / 20 + float_batch, (timeline_peak, all_small_frames, float_batch)
     assert timeline["segments"][-1]["end"] == 240.0 and len(timeline["windows"]) == 60
+
+
+def test_timeline_files_go_beside_the_output_and_the_run_is_summed_up(model_dir, tmp_path, capsys, monkeypatch):
+    video = write_numbered_video(tmp_path / "clip.avi", num_frames=110)
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "results" / "preds.jsonl"
+    args = ["predict", "--timeline", str(video), "--model_dir", str(model_dir), "--window", "2"]
+    assert main([*args, "--output", str(output)]) == 0
+    assert (tmp_path / "results" / "clip.timeline.json").is_file() and not (tmp_path / "timelines").exists()
+    assert f"vidcls predict: 1 videos; written to {output}" in capsys.readouterr().err
+    # Printed for people: scores rounded; the file keeps them whole.
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads(output.read_text())
+    assert [s["score"] for s in printed["segments"]] == [round(s["score"], 4) for s in saved["segments"]]

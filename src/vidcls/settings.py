@@ -12,6 +12,8 @@ from vidcls.config import ClipSpec
 from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
 from vidcls.errors import ConfigError
 
+# Timeline windows per video unless --max_windows says otherwise: 2 h 46 min at a 1 s stride.
+MAX_WINDOWS = 10_000
 _LAYOUT_DEFAULTS = LayoutOptions()
 _CLIP_DEFAULTS = ClipSpec()
 

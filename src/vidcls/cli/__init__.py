@@ -54,6 +54,14 @@ def _did_you_mean(word: str, choices) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
+BOOL_WORDS = {"true", "false", "yes", "no", "t", "f", "y", "n", "1", "0"}  # what HfArgumentParser's booleans take
+
+
+def _takes_optional_bool(action: argparse.Action) -> bool:
+    """A dataclass boolean: ``--flag`` alone means true, ``--flag false`` false (HfArgumentParser's nargs="?")."""
+    return action.nargs == "?" and action.const is True
+
+
 def normalize_flags(parser: argparse.ArgumentParser, argv: list[str], deprecated: dict[str, str]) -> list[str]:
     """``--flag-name`` -> ``--flag_name`` (every flag has both spellings), old names -> new ones with a warning,
     and unknown flags refused by name.
@@ -76,6 +84,9 @@ def normalize_flags(parser: argparse.ArgumentParser, argv: list[str], deprecated
                 flag = underscored
             if flag not in known:
                 raise ConfigError(f"unknown flag {flag}{_did_you_mean(flag, known)} (see {parser.prog} --help)")
+            following = argv[position + 1] if position + 1 < len(argv) else None
+            if not equals and _takes_optional_bool(known[flag]) and str(following).lower() not in BOOL_WORDS:
+                equals, value = "=", "true"  # `--timeline clip.mp4`: the switch is on, the video stays a video
             token = flag + equals + value
         normalized.append(token)
     return normalized

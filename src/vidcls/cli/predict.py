@@ -11,59 +11,98 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
-from vidcls.engine.predict import Predictor
-from vidcls.engine.predict_batch import expand_inputs, predict_records
-from vidcls.engine.predict_output import (
-    gather_parts,
-    init_distributed,
-    output_format,
-    part_path,
-    rank_and_world,
-    rank_device,
-    shard,
-    write_records,
-)
-from vidcls.engine.timeline import MAX_WINDOWS
+from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.errors import ConfigError, DecodeError
+from vidcls.settings import MAX_WINDOWS, DeviceFlags
+
+TERMINAL_DIGITS = 4  # scores printed to a terminal; files keep full precision
+
+
+@dataclass
+class PredictArguments:
+    _argument_group_name = "predict"
+
+    model_dir: str = field(metadata={"help": "Output folder of vidcls train."})
+    top_k: int = field(default=5, metadata={"help": "Labels per video."})
+    backend: Literal["torch", "onnx"] = field(
+        default="torch", metadata={"help": "onnx: onnxruntime runs vidcls export's model."}
+    )
+    int8: bool = field(default=False, metadata={"help": "With --backend onnx: the model of export --quantize."})
+    output: str | None = field(
+        default=None, metadata={"help": "preds.jsonl or preds.csv, written atomically; None: print JSON lines."}
+    )
+    progress: bool = field(default=True, metadata={"help": "Progress bar (--progress false to hide it)."})
+
+    def __post_init__(self):
+        if self.top_k < 1:
+            raise ConfigError(f"--top_k must be >= 1, got {self.top_k}")
+
+
+@dataclass
+class TimelineFlags:
+    _argument_group_name = "timeline of long videos"
+
+    timeline: bool = field(default=False, metadata={"help": "Write labelled segments, JSON and PNG, per video."})
+    window: float | None = field(default=None, metadata={"help": "Window seconds; None: one clip's span."})
+    stride: float | None = field(default=None, metadata={"help": "Seconds between window starts; None: --window."})
+    timeline_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where <stem>.timeline.json/.png go; None: beside --output (else the current folder)."},
+    )
+    max_windows: int = field(
+        default=MAX_WINDOWS, metadata={"help": "Most windows per video; a video needing more gets an error record."}
+    )
+
+    def __post_init__(self):
+        for flag in ("window", "stride"):  # a frame's length depends on each video: checked per video
+            seconds = getattr(self, flag)
+            if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+                raise ConfigError(f"--{flag} must be positive seconds, got {seconds:g}")
+        if self.max_windows < 1:
+            raise ConfigError(f"--max_windows must be >= 1, got {self.max_windows}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = command_parser(__doc__, PredictArguments, DeviceFlags, TimelineFlags)
+    parser.set_defaults(batch_size=16)  # clips per model call, gathered across videos
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="Video files, folders or glob patterns.")
-    parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train.")
-    parser.add_argument("--top_k", type=int, default=5, help="Labels per video.")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    parser.add_argument(
-        "--backend", default="torch", choices=("torch", "onnx"), help="onnx: onnxruntime runs vidcls export's model."
-    )
-    parser.add_argument("--int8", action="store_true", help="With --backend onnx: the model of export --quantize.")
-    parser.add_argument("--batch_size", type=int, default=16, help="Clips per model call (across videos).")
-    parser.add_argument("--num_workers", type=int, default=2, help="Decoding processes.")
-    parser.add_argument("--output", default=None, help="preds.jsonl or preds.csv, written atomically; None: stdout.")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="Progress bar.")
-    timeline = parser.add_argument_group("timeline of long videos")
-    timeline.add_argument("--timeline", action="store_true", help="Write labelled segments, JSON and PNG, per video.")
-    timeline.add_argument("--window", type=float, default=None, help="Window seconds; None: one clip's span.")
-    timeline.add_argument("--stride", type=float, default=None, help="Seconds between window starts; None: --window.")
-    timeline.add_argument("--timeline_dir", default="timelines", help="Where <stem>.timeline.json/.png go.")
-    timeline.add_argument(
-        "--max_windows", type=int, default=MAX_WINDOWS, help="Most windows per video; a video needing more fails."
-    )
     return parser
 
 
+def rounded(record: dict) -> dict:
+    """A record with its scores rounded for people to read."""
+    out = dict(record)
+    for key in ("predictions", "segments"):
+        if key in out:
+            out[key] = [{**entry, "score": round(entry["score"], TERMINAL_DIGITS)} if "score" in entry else entry
+                        for entry in out[key]]  # fmt: skip
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.top_k < 1:
-        raise ConfigError(f"--top_k must be >= 1, got {args.top_k}")
-    for flag in ("window", "stride"):  # a frame's length depends on each video: checked per video
-        seconds = getattr(args, flag)
-        if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-            raise ConfigError(f"--{flag} must be positive seconds, got {seconds:g}")
-    if args.max_windows < 1:
-        raise ConfigError(f"--max_windows must be >= 1, got {args.max_windows}")
+    from vidcls.engine.predict import Predictor  # torch: loaded only to run, not for --help
+    from vidcls.engine.predict_batch import expand_inputs, predict_records
+    from vidcls.engine.predict_output import (
+        gather_parts,
+        init_distributed,
+        output_format,
+        part_path,
+        rank_and_world,
+        rank_device,
+        shard,
+        write_records,
+    )
+
+    split_namespace(args, PredictArguments, DeviceFlags, TimelineFlags)  # checks the values
     if args.output and output_format(args.output) == "csv" and args.timeline:  # a bad suffix fails here, early
         raise ConfigError("--timeline records hold segments, not ranked labels: use --output NAME.jsonl")
+    if args.timeline_dir is None:  # the timeline files go with the predictions
+        args.timeline_dir = str(Path(args.output).parent) if args.output else "."
     videos = expand_inputs(args.videos)
     rank, world = rank_and_world()
     if world > 1 and not args.output:
@@ -73,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor.from_pretrained(args.model_dir, device=device, backend=args.backend, int8=args.int8)
     mine = shard(videos, rank, world)
     if args.timeline:
-        records = (_timeline_record(predictor, video, args) for video in mine)
+        from tqdm.auto import tqdm
+
+        shown = tqdm(mine, desc="timelines", unit="video", disable=not args.progress or len(mine) < 2)
+        records = (_timeline_record(predictor, video, args) for video in shown)
     else:
         records = predict_records(
             predictor,
@@ -87,16 +129,26 @@ def run(args: argparse.Namespace) -> int:
         failures = 0
         for record in records:
             failures += "error" in record
-            print(json.dumps(record), flush=True)
+            print(json.dumps(rounded(record)), flush=True)
+        _summary(len(mine), failures, "printed above")
         return 1 if failures else 0
     if world == 1:
-        return 1 if write_records(records, args.output) else 0
+        failures = write_records(records, args.output)
+        _summary(len(mine), failures, f"written to {args.output}")
+        return 1 if failures else 0
     failures = write_records(records, part_path(args.output, rank), "jsonl")
     merged = gather_parts(args.output, rank, world)
+    if rank == 0:
+        _summary(len(videos), merged or 0, f"written to {args.output}")
     return 1 if (merged if merged is not None else failures) else 0
 
 
-def _timeline_record(predictor: Predictor, video: str, args: argparse.Namespace) -> dict:
+def _summary(videos: int, failures: int, where: str) -> None:
+    errors = f", {failures} with an error record" if failures else ""
+    print(f"vidcls predict: {videos} videos{errors}; {where}", file=sys.stderr)
+
+
+def _timeline_record(predictor, video: str, args: argparse.Namespace) -> dict:
     """Write one video's timeline files; the record names them and carries the segments."""
     from vidcls.engine.timeline import write_timeline
 

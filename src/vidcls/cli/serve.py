@@ -9,31 +9,33 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
+from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.errors import MissingDependency
 from vidcls.serve.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model_dir", required=True, help="Output folder of vidcls train.")
-    parser.add_argument("--host", default="127.0.0.1", help="Address to listen on; 0.0.0.0 opens it to the network.")
-    parser.add_argument("--port", type=int, default=8000, help="Port to listen on.")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    parser.add_argument(
-        "--backend", default="torch", choices=("torch", "onnx"), help="onnx: onnxruntime runs vidcls export's model."
+@dataclass
+class ServeArguments:
+    _argument_group_name = "serve"
+
+    model_dir: str = field(metadata={"help": "Output folder of vidcls train."})
+    host: str = field(default="127.0.0.1", metadata={"help": "Address to listen on; 0.0.0.0 opens it to the network."})
+    port: int = field(default=8000, metadata={"help": "Port to listen on."})
+    device: str = field(default="auto", metadata={"help": "auto (a GPU if there is one), cpu, cuda, cuda:1, mps."})
+    backend: Literal["torch", "onnx"] = field(
+        default="torch", metadata={"help": "onnx: onnxruntime runs vidcls export's model."}
     )
-    parser.add_argument("--int8", action="store_true", help="With --backend onnx: the model of export --quantize.")
-    limits = parser.add_argument_group("limits")
-    for name, kind, default, help_text in ServeSettings.flags():
-        limits.add_argument(f"--{name}", type=kind, default=default, help=help_text)
-    return parser
+    int8: bool = field(default=False, metadata={"help": "With --backend onnx: the model of export --quantize."})
 
 
-def settings_from(args: argparse.Namespace) -> ServeSettings:
-    return ServeSettings(**{name: getattr(args, name) for name, *_ in ServeSettings.flags()})
+def build_parser() -> argparse.ArgumentParser:
+    return command_parser(__doc__, ServeArguments, ServeSettings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from vidcls.engine.predict import Predictor
     from vidcls.serve.app import create_app
 
-    settings = settings_from(args)  # invalid limits fail before the model loads
+    _, settings = split_namespace(args, ServeArguments, ServeSettings)  # bad limits fail before the model loads
     predictor = Predictor.from_pretrained(args.model_dir, device=args.device, backend=args.backend, int8=args.int8)
     if not _is_loopback(args.host):
         logger.warning("listening on %s: anyone who can reach this machine can use the model", args.host)
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     # uvicorn's own bound on open connections and tasks, past which it answers 503: room for every upload
     # and every place /predict bounds itself (503 with its own message), and as many again for /health & co.
     limit = max(64, 2 * (settings.max_uploads + settings.capacity))
-    uvicorn.run(create_app(predictor, settings), host=args.host, port=args.port, limit_concurrency=limit)
+    app = create_app(predictor, settings, model_name=Path(args.model_dir).resolve().name)
+    uvicorn.run(app, host=args.host, port=args.port, limit_concurrency=limit)
     return 0
 
 

@@ -25,6 +25,7 @@ from vidcls.config import ClipSpec
 from vidcls.data.decode import FrameSize, VideoInfo, probe, stream_frames
 from vidcls.data.sampling import uniform_clips
 from vidcls.errors import ConfigError
+from vidcls.settings import MAX_WINDOWS
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,6 @@ class Window:
     indices: np.ndarray  # frame numbers of its clip, increasing
 
 
-MAX_WINDOWS = 10_000  # windows per video unless --max_windows says otherwise: 2 h 46 min at a 1 s stride
 FRAME_SLACK = 0.99  # window and stride must span a frame, give or take rounding (1/30 s written 0.033)
 
 

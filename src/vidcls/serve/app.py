@@ -62,8 +62,8 @@ _BODY = {
 }
 
 
-def create_app(predictor, settings: ServeSettings | None = None) -> FastAPI:
-    """The app serving ``predictor``: one model, loaded once, shared by every request."""
+def create_app(predictor, settings: ServeSettings | None = None, model_name: str = "model") -> FastAPI:
+    """The app serving ``predictor``: one model, loaded once, shared by every request; ``model_name`` is shown."""
     settings = settings or ServeSettings()
     pipeline = Pipeline(predictor, settings)
     page = files("vidcls.serve").joinpath("static", "index.html").read_text(encoding="utf-8")
@@ -109,7 +109,7 @@ def create_app(predictor, settings: ServeSettings | None = None) -> FastAPI:
     @app.get("/labels")
     async def get_labels() -> dict:
         """The model's class names, in the order of its outputs."""
-        return {"labels": labels}
+        return {"model": model_name, "labels": labels}
 
     @app.post("/predict", openapi_extra={"requestBody": _BODY}, responses=_RESPONSES)
     async def predict(
@@ -118,6 +118,7 @@ def create_app(predictor, settings: ServeSettings | None = None) -> FastAPI:
             5, ge=1, le=max_top_k, description="How many labels to return, best first (past the model's: all)."
         ),
         timeline: bool = Query(False, description="Also label the video window by window, merged into segments."),
+        frames: bool = Query(False, description="Also return the first clip's frames as the model saw them (JPEG)."),
         window: float | None = Query(
             None,
             gt=0,
@@ -136,7 +137,7 @@ def create_app(predictor, settings: ServeSettings | None = None) -> FastAPI:
 
         ``curl -F file=@clip.mp4 'SERVER/predict?top_k=5&timeline=true'`` (SERVER: where vidcls serve listens)
         """
-        options = {"top_k": top_k, "timeline": timeline, "window": window, "stride": stride}
+        options = {"top_k": top_k, "timeline": timeline, "window": window, "stride": stride, "frames": frames}
         return await pipeline.answer(lambda: receive_video(request, settings), options)
 
     return app

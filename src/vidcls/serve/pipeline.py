@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import anyio
+import numpy as np
 from fastapi import HTTPException
 
 from vidcls.data.decode import probe
@@ -210,6 +212,7 @@ class Pipeline:
                 check_windows(info, *timeline_steps(info, predictor.spec, *steps), settings.max_windows)
             except ConfigError as err:
                 raise HTTPException(422, f"{video.name}: {err}") from err
+        started = time.perf_counter()
         try:
             with self._counted_decoding():
                 clips = predictor.clips_from_file(video.path)
@@ -221,6 +224,8 @@ class Pipeline:
                 "duration": round(info.duration, 3),
                 "predictions": predictor.top_k(scores, options["top_k"]),
             }
+            if options.get("frames"):
+                result["frames"] = clip_frames_as_jpeg(clips[0])
             if options["timeline"]:
                 timeline = predict_timeline(
                     BatchedPredictor(predictor, lambda clips: self._model(ticket, clips)),
@@ -231,8 +236,24 @@ class Pipeline:
                     should_stop=stop,
                 )
                 result["timeline"] = {**timeline, "video": video.name}
+            result["seconds"] = round(time.perf_counter() - started, 3)  # decoding and the model, not the upload
             return result
         except DecodeError as err:
             raise HTTPException(422, video.describe(str(err))) from err
         except CancelledError:  # the request timed out: the model future was dropped, or the timeline stopped
             return None
+
+
+def clip_frames_as_jpeg(clip) -> list[str]:
+    """uint8 (T, C, H, W) frames, as the model sees them before normalising, as JPEG data URLs for the page."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    urls = []
+    for frame in np.asarray(clip).transpose(0, 2, 3, 1):  # (T, C, H, W) -> (T, H, W, C)
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=90, subsampling=0)  # no colour blur
+        urls.append("data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode())
+    return urls

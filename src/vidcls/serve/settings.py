@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidcls.errors import ConfigError
+from vidcls.settings import MAX_WINDOWS
 
 UPLOAD_GRACE_S = 5.0  # a body is held to --min_upload_kbps only after this long: connections start slowly
 
@@ -19,6 +20,8 @@ def _limit(default, help_text: str):
 class ServeSettings:
     """What one server accepts. Every field is also a ``vidcls serve --<field>`` flag."""
 
+    _argument_group_name = "limits"
+
     max_upload_mb: float = _limit(100.0, "Largest request body in MiB (multipart framing included); 413 above.")
     upload_timeout_s: float = _limit(120.0, "Seconds to receive a whole request body; 408 past it.")
     min_upload_kbps: float = _limit(
@@ -26,7 +29,7 @@ class ServeSettings:
     )
     max_uploads: int = _limit(32, "Bodies being received at once, before they queue for the model; 503 above.")
     max_video_seconds: float = _limit(600.0, "Longest video accepted; 422 above, before any frame is decoded.")
-    max_windows: int = _limit(10_000, "Most timeline windows per video (its length / stride); 422 above.")
+    max_windows: int = _limit(MAX_WINDOWS, "Most timeline windows per video (its length / stride); 422 above.")
     request_timeout_s: float = _limit(60.0, "Seconds from a received upload to its answer, queue included; 504.")
     max_concurrent: int = _limit(2, "Requests decoding or in the model at once (worker threads).")
     max_queue: int = _limit(8, "Received requests waiting beyond those; the next one gets 503 at once.")
@@ -65,9 +68,3 @@ class ServeSettings:
     def capacity(self) -> int:
         """Requests accepted at once: those working plus those waiting."""
         return self.max_concurrent + self.max_queue
-
-    @classmethod
-    def flags(cls) -> list[tuple[str, type, object, str]]:
-        """(name, type, default, help) of every field, for argparse."""
-        return [(f.name, type(f.default) if f.default is not None else str, f.default, f.metadata["help"])
-                for f in fields(cls)]  # fmt: skip
