@@ -18,6 +18,26 @@ def command_parser(description: str, *groups: type) -> HfArgumentParser:
     return HfArgumentParser(groups, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
+def trainer_help_parser(description: str, usage: str, *groups: type) -> HfArgumentParser:
+    """A Trainer command's vidcls flags only, without loading torch: what its ``--help`` prints at once."""
+    parser = command_parser(description, *groups)
+    parser.usage = usage
+    parser.add_argument("--help_all", action="store_true", help="List the Trainer's flags too (loads torch).")
+    return parser
+
+
+def trainer_parser(description: str, usage: str, defaults_from: str, *groups: type) -> HfArgumentParser:
+    """A Trainer command's every flag: its vidcls groups, then TrainingArguments under a heading of its own."""
+    from transformers import TrainingArguments  # loads torch
+
+    class TrainerFlags(TrainingArguments):  # the same class, under its own --help heading
+        _argument_group_name = f"Trainer (transformers TrainingArguments; defaults are {defaults_from})"
+
+    parser = command_parser(description, *groups, TrainerFlags)
+    parser.usage = usage  # the full usage lists hundreds of TrainingArguments flags: keep error messages short
+    return parser
+
+
 def split_namespace(args: argparse.Namespace, *classes: type) -> list:
     """The parsed flags as one instance of each dataclass; a check in ``__post_init__`` becomes a ConfigError."""
     values = vars(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from vidcls.cli.flags import command_parser, split_namespace
+from vidcls.cli.flags import split_namespace, trainer_help_parser, trainer_parser
 from vidcls.engine.arguments import OutputArguments, guide_training_defaults
 from vidcls.engine.pretrain_arguments import (
     PRETRAIN_TRAINING_DEFAULTS,
@@ -30,23 +30,14 @@ DETAILS = (
 
 def build_help_parser():
     """vidcls's own pretraining flags, without loading torch."""
-    parser = command_parser(f"{__doc__} {DETAILS}", *VIDCLS_GROUPS)
-    parser.usage = USAGE
-    parser.add_argument("--help_all", action="store_true", help="List the Trainer's flags too (loads torch).")
-    return parser
+    return trainer_help_parser(f"{__doc__} {DETAILS}", USAGE, *VIDCLS_GROUPS)
 
 
 def build_parser():
     """Every flag: vidcls's groups and the Trainer's, with the paper's pretraining defaults."""
-    from transformers import TrainingArguments
-
-    class TrainerFlags(TrainingArguments):
-        _argument_group_name = "Trainer (transformers TrainingArguments; defaults are the VideoMAE paper's)"
-
-    parser = command_parser(f"{__doc__} {DETAILS}", *VIDCLS_GROUPS, TrainerFlags)
+    parser = trainer_parser(f"{__doc__} {DETAILS}", USAGE, "the VideoMAE paper's", *VIDCLS_GROUPS)
     parser.set_defaults(**{**guide_training_defaults(), **PRETRAIN_TRAINING_DEFAULTS})
     parser.set_defaults(learning_rate=None)  # unset: scaled from --base_learning_rate
-    parser.usage = USAGE
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from vidcls.cli.flags import command_parser, split_namespace
+from vidcls.cli.flags import split_namespace, trainer_help_parser, trainer_parser
 from vidcls.engine.arguments import (
     COUPLED_DEFAULTS,
     TRAINING_DEFAULTS,
@@ -31,27 +31,17 @@ DEPRECATED_FLAGS = {"--split": "--split_ratios", "--label_smoothing": "--label_s
 
 def build_help_parser():
     """vidcls's own flags, by group, without loading torch: what ``vidcls train --help`` prints at once."""
-    parser = command_parser(f"{__doc__} {TRAINER_FLAGS}", *VIDCLS_GROUPS)
-    parser.usage = USAGE
-    parser.add_argument("--help_all", action="store_true", help="List the Trainer's flags too (loads torch).")
-    return parser
+    return trainer_help_parser(f"{__doc__} {TRAINER_FLAGS}", USAGE, *VIDCLS_GROUPS)
 
 
 def build_parser():
     """Every flag: vidcls's groups and the Trainer's (TrainingArguments), with the guide's defaults."""
-    from transformers import TrainingArguments
-
-    class TrainerFlags(TrainingArguments):  # the same class, under its own --help heading
-        _argument_group_name = "Trainer (transformers TrainingArguments; defaults are the guide's)"
-
-    parser = command_parser(__doc__ + " Every TrainingArguments flag is accepted; defaults follow the guide.",
-                            *VIDCLS_GROUPS, TrainerFlags)  # fmt: skip
+    description = __doc__ + " Every TrainingArguments flag is accepted; defaults follow the guide."
+    parser = trainer_parser(description, USAGE, "the guide's", *VIDCLS_GROUPS)
     parser.set_defaults(**guide_training_defaults())
     # Unset (None) until split_arguments, which gives them the --recipe's value, or follows the flags they go with.
     parser.set_defaults(**dict.fromkeys(TRAINING_DEFAULTS["guide"]))
     parser.set_defaults(**dict.fromkeys(COUPLED_DEFAULTS))
-    # The full usage lists hundreds of TrainingArguments flags: keep error messages short.
-    parser.usage = USAGE
     return parser
 
 
