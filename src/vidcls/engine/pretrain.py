@@ -83,7 +83,8 @@ def pretrain(
     output_dir = Path(training_args.output_dir)
     if overwrite and training_args.process_index == 0:
         start_afresh(output_dir)
-    resume = resume_checkpoint(training_args)
+    # Every process decides alike: with --overwrite_output_dir none resumes what process 0 is removing.
+    resume = None if overwrite else resume_checkpoint(training_args)  # drops checkpoints cut short
     layout = data_args.layout()
     extra = split_folder_list(data_args.extra_unlabelled_dir)
     videos = pretraining_videos(data_args.data_dir, layout, data_args.train_split, extra)

@@ -79,7 +79,8 @@ def train(
     output_dir = Path(training_args.output_dir)
     if overwrite and training_args.process_index == 0:
         start_afresh(output_dir)
-    resume = resume_checkpoint(training_args)  # removes checkpoints cut short, before anything is read
+    # Every process decides alike: with --overwrite_output_dir none resumes what process 0 is removing.
+    resume = None if overwrite else resume_checkpoint(training_args)  # drops checkpoints cut short
     layout = LayoutOptions.from_args(data_args)
     dataset = load_dataset(data_args.data_dir, layout)  # refuses groups found in two splits
     if not data_args.strict:  # --strict lists copies with every other error, below
