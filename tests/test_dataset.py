@@ -26,6 +26,19 @@ def test_eval_items_cover_each_video_with_its_clips(tmp_path):
     assert items[0]["video"].dtype == torch.uint8 and items[0]["video"].shape == (4, 3, 48, 48)
 
 
+def test_a_video_shorter_than_a_clip_is_one_clip_decoded_and_counted_once(tmp_path, micro_config):
+    from test_predict import save_micro_model
+    from vidcls.engine.predict import Predictor
+
+    short = write_numbered_video(tmp_path / "short.avi", num_frames=6)  # span 8: shorter than one clip
+    long = write_numbered_video(tmp_path / "long.avi", num_frames=40)
+    dataset = ClipDataset([VideoRecord(short, 0, "s"), VideoRecord(long, 1, "l")], SPEC, train=False)
+    assert [item["video_index"] for item in (dataset[i] for i in range(len(dataset)))] == [0, 1, 1, 1]
+    assert _numbers(dataset[0]) == [0, 2, 3, 5]  # the whole video, once
+    predictor = Predictor.from_pretrained(save_micro_model(micro_config, tmp_path / "model"), "cpu")
+    assert len(predictor.clips_from_file(short)) == 1 and len(predictor.clips_from_file(long)) == 4
+
+
 def test_train_clips_are_random_and_keep_the_rate(tmp_path):
     video = write_numbered_video(tmp_path / "v.avi", num_frames=60)
     dataset = ClipDataset([VideoRecord(video, 0, "g")], SPEC, train=True)

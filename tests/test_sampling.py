@@ -9,7 +9,8 @@ from vidcls.data.sampling import random_clip, uniform_clips
     [
         (20, 4, 2, 3, [[0, 2, 4, 6], [6, 8, 10, 12], [12, 14, 16, 18]]),
         (8, 4, 2, 1, [[0, 2, 4, 6]]),  # exactly one clip long
-        (5, 4, 2, 2, [[0, 1, 3, 4], [0, 1, 3, 4]]),  # shorter than a clip: spread over the whole video
+        (5, 4, 2, 2, [[0, 1, 3, 4]]),  # shorter than a clip: one clip spread over the whole video, not two alike
+        (9, 4, 2, 4, [[0, 2, 4, 6], [1, 3, 5, 7]]),  # two distinct starts for four clips: each clip once
         (2, 4, 4, 1, [[0, 0, 1, 1]]),  # fewer frames than num_frames: frames repeat
         (1, 3, 4, 1, [[0, 0, 0]]),  # a single frame
         (100, 4, 1, 1, [[48, 49, 50, 51]]),  # one clip: the middle

@@ -311,7 +311,8 @@ def test_concurrent_requests_share_model_calls(predictor, uploads):
         wait_until(lambda: batcher.pending() == 5, "five requests' clips to wait for the model")
         gated.gate.set()
         responses = [first.result()] + [future.result() for future in rest]
-    assert gated.calls == [4, 20]  # 6 requests, 2 model calls
+    counts = [len(predictor.clips_from_file(path)) for path in clips]  # short videos have fewer distinct clips
+    assert gated.calls == [counts[0], sum(counts[1:])]  # 6 requests, 2 model calls
     for path, response in zip(clips, responses, strict=True):
         assert response.status_code == 200
         assert_same_predictions(response.json(), predictor.predict(path))

@@ -102,9 +102,10 @@ class ClipDataset(torch.utils.data.Dataset):
         # Frames are decoded at the size the transforms need (training: each clip's drawn short side) and
         # cached at the largest of them.
         self.decode_size = decode_size(spec, train=train, num_crops=num_crops)
-        clips_per_video = 1 if train else spec.eval_clips
+        # Evaluation clips of each video: up to eval_clips, never the same clip twice (a short video has one).
+        self.eval_clips = [] if train else [self._uniform_clips(v) for v in range(len(self.records))]
         # (video index, clip number) for each item.
-        self.items = [(v, c) for v in range(len(self.records)) for c in range(clips_per_video)]
+        self.items = [(v, c) for v in range(len(self.records)) for c in range(1 if train else len(self.eval_clips[v]))]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -123,7 +124,12 @@ class ClipDataset(torch.utils.data.Dataset):
             # Seeded from torch so each DataLoader worker and each epoch draws different clips.
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
             return first + random_clip(count, spec.num_frames, spec.sample_rate, rng)
-        return first + uniform_clips(count, spec.num_frames, spec.sample_rate, spec.eval_clips)[clip]
+        return self.eval_clips[video][clip]
+
+    def _uniform_clips(self, video: int) -> list[np.ndarray]:
+        first, count = self.segment(video)
+        return [first + clip for clip in uniform_clips(count, self.spec.num_frames, self.spec.sample_rate,
+                                                       self.spec.eval_clips)]  # fmt: skip
 
     def load(self, index: int) -> dict:
         video, clip = self.items[index]
