@@ -1,7 +1,7 @@
 """vidcls embed: one row per video, with its file and label, the same numbers on every run."""
 
 import csv
-import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -50,8 +50,19 @@ def test_a_folder_of_videos_and_a_pretrained_encoder(motion_data, micro_config, 
     assert saved["embeddings"].shape == (2, 32) and list(saved["labels"]) == ["", ""]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow is installed")
-def test_parquet_without_pyarrow_is_one_line_naming_the_extra(model_dir, motion_data, tmp_path, capsys):
+def test_parquet_holds_the_same_rows(model_dir, motion_data, tmp_path):
+    import pyarrow.parquet as pq
+
+    args = ["embed", str(motion_data), "--model_dir", str(model_dir), "--num_workers", "0"]
+    assert main([*args, "--output", str(tmp_path / "e.parquet")]) == 0
+    assert main([*args, "--output", str(tmp_path / "e.npz")]) == 0
+    table, saved = pq.read_table(tmp_path / "e.parquet").to_pydict(), np.load(tmp_path / "e.npz")
+    assert table["file"] == list(saved["files"]) and table["label"] == list(saved["labels"])
+    assert np.array_equal(np.array(table["embedding"], dtype=np.float32), saved["embeddings"])
+
+
+def test_parquet_without_pyarrow_is_one_line_naming_the_extra(model_dir, motion_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as on a machine without the parquet extra: import fails
     assert (
         main(["embed", str(motion_data), "--model_dir", str(model_dir), "--output", str(tmp_path / "e.parquet")]) == 2
     )
