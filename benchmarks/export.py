@@ -24,10 +24,10 @@ import torch
 from transformers import VideoMAEConfig
 
 from vidcls.data.synthetic import DIRECTIONS
-from vidcls.export import INT8_FILE, ONNX_FILE
+from vidcls.models.onnx import INT8_FILE, ONNX_FILE
 from vidcls.export.onnx_export import ClassLogits, export_model
 from vidcls.export.quantize import quantize_int8
-from vidcls.export.runtime import OnnxClassifier
+from vidcls.models.onnx import OnnxClassifier
 from vidcls.models.factory import create_model, load_trained, resolve_clip_spec, save_processor, tiny_videomae_config
 
 CONFIGS = {"tiny": tiny_videomae_config, "videomae-base": VideoMAEConfig}

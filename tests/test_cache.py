@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import frame_numbers, write_numbered_video
-from vidcls.cli.cache import shard
-from vidcls.config import ClipSpec
+from vidcls.config import ClipSpec, EvalViews
 from vidcls.data.cache import FrameCache, fill_cache
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.decode import probe, read_frames
@@ -28,10 +27,10 @@ def test_cached_frames_equal_decoded_frames(video, tmp_path):
 
 
 def test_dataset_clips_are_identical_with_and_without_cache(video, tmp_path):
-    spec = ClipSpec(num_frames=4, sample_rate=3, image_size=16, eval_clips=3)
+    spec, views = ClipSpec(num_frames=4, sample_rate=3, image_size=16), EvalViews(clips=3)
     records = [VideoRecord(video, 0, "g01")]
-    plain = ClipDataset(records, spec, train=False)
-    cached = ClipDataset(records, spec, train=False, cache=FrameCache(tmp_path / "cache"))
+    plain = ClipDataset(records, spec, train=False, views=views)
+    cached = ClipDataset(records, spec, train=False, views=views, cache=FrameCache(tmp_path / "cache"))
     for i in range(len(plain)):
         assert (plain[i]["video"] == cached[i]["video"]).all()
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
@@ -62,13 +61,6 @@ def test_fill_cache_reports_each_outcome(video, tmp_path):
     assert outcomes["added"] == [str(video)] and "broken.avi" in outcomes["error"][0]
     assert fill_cache(cache, [(video, 30)], num_workers=0) == {"present": [str(video)]}
     assert cache.used_bytes() == 50 * 30 * 40 * 3 + 128  # frames plus the .npy header
-
-
-def test_torchrun_ranks_share_the_work():
-    items = list(range(10))
-    shares = [shard(items, rank, 3) for rank in range(3)]
-    assert sorted(sum(shares, [])) == items
-    assert all(set(a).isdisjoint(b) for a in shares for b in shares if a is not b)
 
 
 def test_workers_get_the_cache_without_this_process_mappings(video, tmp_path):

@@ -2,12 +2,13 @@ import numpy as np
 import torch
 
 from conftest import frame_numbers, write_numbered_video
-from vidcls.config import ClipSpec
+from vidcls.config import Augmentation, ClipSpec, EvalViews
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.discovery import VideoRecord
 
-# Frames kept at full size and never flipped, so their numbers can be read back.
-SPEC = ClipSpec(num_frames=4, sample_rate=2, image_size=48, eval_clips=3, hflip=False, scale_range=(1.0, 1.0))
+SPEC = ClipSpec(num_frames=4, sample_rate=2, image_size=48)
+# Frames kept at full size and never flipped, so their numbers can be read back; 3 clips per video in evaluation.
+SETTINGS = {"augmentation": Augmentation(hflip=False, scale_range=(1.0, 1.0)), "views": EvalViews(clips=3)}
 
 
 def _numbers(item) -> list[int]:
@@ -17,7 +18,7 @@ def _numbers(item) -> list[int]:
 
 def test_eval_items_cover_each_video_with_its_clips(tmp_path):
     videos = [write_numbered_video(tmp_path / f"v{i}.avi", num_frames=40 + 10 * i) for i in range(2)]
-    dataset = ClipDataset([VideoRecord(v, i, str(v)) for i, v in enumerate(videos)], SPEC, train=False)
+    dataset = ClipDataset([VideoRecord(v, i, str(v)) for i, v in enumerate(videos)], SPEC, train=False, **SETTINGS)
     assert len(dataset) == 2 * 3
     items = [dataset[i] for i in range(len(dataset))]
     assert [item["video_index"] for item in items] == [0, 0, 0, 1, 1, 1]
@@ -32,7 +33,7 @@ def test_a_video_shorter_than_a_clip_is_one_clip_decoded_and_counted_once(tmp_pa
 
     short = write_numbered_video(tmp_path / "short.avi", num_frames=6)  # span 8: shorter than one clip
     long = write_numbered_video(tmp_path / "long.avi", num_frames=40)
-    dataset = ClipDataset([VideoRecord(short, 0, "s"), VideoRecord(long, 1, "l")], SPEC, train=False)
+    dataset = ClipDataset([VideoRecord(short, 0, "s"), VideoRecord(long, 1, "l")], SPEC, train=False, **SETTINGS)
     assert [item["video_index"] for item in (dataset[i] for i in range(len(dataset)))] == [0, 1, 1, 1]
     assert _numbers(dataset[0]) == [0, 2, 3, 5]  # the whole video, once
     predictor = Predictor.from_pretrained(save_micro_model(micro_config, tmp_path / "model"), "cpu")
@@ -41,7 +42,7 @@ def test_a_video_shorter_than_a_clip_is_one_clip_decoded_and_counted_once(tmp_pa
 
 def test_train_clips_are_random_and_keep_the_rate(tmp_path):
     video = write_numbered_video(tmp_path / "v.avi", num_frames=60)
-    dataset = ClipDataset([VideoRecord(video, 0, "g")], SPEC, train=True)
+    dataset = ClipDataset([VideoRecord(video, 0, "g")], SPEC, train=True, **SETTINGS)
     assert len(dataset) == 1
     starts = set()
     for _ in range(12):
@@ -55,7 +56,7 @@ def test_segments_from_manifests_are_respected(tmp_path):
     video = write_numbered_video(tmp_path / "v.avi", num_frames=100)  # 4 s at 25 fps
     record = VideoRecord(video, 0, "g", start=1.0, end=2.0)  # frames 25..49
     for train in (True, False):
-        dataset = ClipDataset([record], SPEC, train=train)
+        dataset = ClipDataset([record], SPEC, train=train, **SETTINGS)
         for i in range(len(dataset)):
             assert all(25 <= n < 50 for n in _numbers(dataset[i]))
 
@@ -66,8 +67,9 @@ def test_frames_are_decoded_at_the_size_the_transforms_need(tmp_path, monkeypatc
     from vidcls.data.cache import FrameCache
 
     video = write_numbered_video(tmp_path / "v.avi", num_frames=60, size=(64, 48))
-    spec = ClipSpec(num_frames=4, sample_rate=2, image_size=32, scale_range=(1.0, 1.5))  # short sides 32..48
-    train = ClipDataset([VideoRecord(video, 0, "g")], spec, train=True)
+    spec = ClipSpec(num_frames=4, sample_rate=2, image_size=32)
+    scale = Augmentation(scale_range=(1.0, 1.5))  # short sides 32..48
+    train = ClipDataset([VideoRecord(video, 0, "g")], spec, train=True, augmentation=scale)
     sizes = []
     decode = train.read_frames
     monkeypatch.setattr(train, "read_frames", lambda *a, size: sizes.append(size) or decode(*a, size=size))
@@ -78,6 +80,6 @@ def test_frames_are_decoded_at_the_size_the_transforms_need(tmp_path, monkeypatc
     evaluation = ClipDataset([VideoRecord(video, 0, "g")], spec, train=False)
     assert evaluation.decode_size == (32, 32)
     cache = FrameCache(tmp_path / "cache")
-    cached = ClipDataset([VideoRecord(video, 0, "g")], spec, train=True, cache=cache)
+    cached = ClipDataset([VideoRecord(video, 0, "g")], spec, train=True, augmentation=scale, cache=cache)
     assert cached[0]["video"].shape == (4, 3, 32, 32)
     assert cache.load(video, 48).shape == (60, 48, 64, 3)

@@ -40,8 +40,10 @@ def test_output_folder_holds_model_processor_and_clip_settings(trained):
     assert (trained / "training_curves.png").read_bytes().startswith(b"\x89PNG")
     card = (trained / "README.md").read_text()
     assert "pipeline_tag: video-classification" in card and "DriftNorthWest" in card and "| accuracy |" in card
-    clip = json.loads((trained / "vidcls.json").read_text())
-    assert clip["num_frames"] == 4 and clip["sample_rate"] == 2 and clip["hflip"] is False
+    clip = json.loads((trained / "vidcls.json").read_text())  # the model's input contract, nothing else
+    assert set(clip) == {"num_frames", "sample_rate", "image_size", "mean", "std"}
+    assert clip["num_frames"] == 4 and clip["sample_rate"] == 2
+    assert json.loads((trained / "run.json").read_text())["clip.hflip"] is False  # how it was trained
     model = AutoModelForVideoClassification.from_pretrained(trained)
     assert model.config.label2id["DriftEast"] == 0 and len(model.config.id2label) == 8
 

@@ -14,10 +14,10 @@ from vidcls.config import ClipSpec
 from vidcls.data.synthetic import DIRECTIONS
 from vidcls.engine.batching import prepare_pixels
 from vidcls.engine.predict import ClipReader, Predictor
-from vidcls.export import INT8_FILE, ONNX_FILE, REPORT_FILE
-from vidcls.export.runtime import load_onnx
+from vidcls.export import REPORT_FILE
 from vidcls.models.factory import create_model, resolve_clip_spec
 from vidcls.models.families import family_of
+from vidcls.models.onnx import INT8_FILE, ONNX_FILE, load_onnx
 
 LABELS = {"left": 0, "right": 1, "up": 2}
 REAL_CLIP = next((v for v in REAL_VIDEOS if v.suffix == ".avi"), REAL_VIDEOS[0] if REAL_VIDEOS else None)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vidcls.engine.metrics import accuracy_report, video_predictions, video_scores, worst_videos
+from vidcls.engine.metrics import accuracy_report, labelled_video_scores, video_predictions, worst_videos
 
 
 def test_video_accuracy_averages_clip_scores():
@@ -48,7 +48,7 @@ def test_clips_in_any_order():
     logits = np.random.default_rng(0).normal(size=(6, 4))
     labels = np.array([1, 2, 1, 2, 1, 2])
     order = np.array([0, 1, 0, 1, 0, 1])
-    videos, scores, video_labels = video_scores(logits, labels, order)
+    videos, scores, video_labels = labelled_video_scores(logits, labels, order)
     shuffled = np.array([5, 0, 3, 2, 1, 4])
-    _, scores2, labels2 = video_scores(logits[shuffled], labels[shuffled], order[shuffled])
+    _, scores2, labels2 = labelled_video_scores(logits[shuffled], labels[shuffled], order[shuffled])
     assert np.allclose(scores, scores2) and (video_labels == labels2).all() and list(videos) == [0, 1]

@@ -62,7 +62,7 @@ def test_unsupported_family():
 
 
 def test_clip_spec_roundtrip_and_validation(tmp_path):
-    spec = ClipSpec(num_frames=8, image_size=64, hflip=False)
+    spec = ClipSpec(num_frames=8, image_size=64, sample_rate=2)
     spec.save(tmp_path)
     assert ClipSpec.load(tmp_path) == spec
     with pytest.raises(ConfigError, match="--sample_rate"):

@@ -16,7 +16,7 @@ from vidcls.cli import main
 from vidcls.data.sampling import uniform_clips
 from vidcls.engine.predict import Predictor
 from vidcls.engine.predict_batch import expand_inputs, predict_records
-from vidcls.engine.predict_output import merge_parts, part_path, shard, write_records
+from vidcls.engine.predict_output import write_records
 from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
 
 LABELS = {"left": 0, "right": 1, "up": 2}
@@ -128,41 +128,6 @@ def test_a_crash_never_leaves_half_a_file(tmp_path):
         write_records(records(), target)
     assert target.read_text() == "the previous, complete run\n"
     assert [p.name for p in tmp_path.iterdir()] == ["preds.jsonl"]
-
-
-def test_shards_cover_the_inputs_in_order():
-    items = list(range(10))
-    for world in (1, 2, 3, 4, 12):
-        blocks = [shard(items, rank, world) for rank in range(world)]
-        assert sum(blocks, []) == items
-        assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
-
-
-def test_ranks_merge_into_one_file_in_input_order(model_dir, videos, tmp_path, monkeypatch):
-    """Three ranks run one after the other in this process (no process group): the files alone bring them together."""
-    root, _ = videos
-    output = tmp_path / "preds.csv"
-    args = ["predict", str(root), "--model_dir", str(model_dir), "--num_workers", "0", "--output", str(output)]
-    monkeypatch.setenv("WORLD_SIZE", "3")
-    monkeypatch.delenv("MASTER_ADDR", raising=False)
-    codes = {}
-    for rank in (2, 1, 0):  # rank 0 last: it merges once every part is there
-        monkeypatch.setenv("RANK", str(rank))
-        codes[rank] = main(args)
-        assert part_path(output, rank).exists() == (rank != 0)
-        assert output.exists() == (rank == 0)
-    # Blocks: [a/b/v3.avi], [a/broken.avi, a/v1.avi], [a/v2.avi, v4.avi]; rank 0 reports every rank's failures.
-    assert codes == {2: 0, 1: 1, 0: 1}
-    with output.open() as file:
-        videos_in_order = list(dict.fromkeys(row["video"] for row in csv.DictReader(file)))
-    assert videos_in_order == expand_inputs([str(root)])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["preds.csv"]
-
-
-def test_merge_waits_for_missing_parts_and_says_which(tmp_path):
-    part_path(tmp_path / "p.jsonl", 0).write_text('{"video": "a", "error": "x"}\n')
-    with pytest.raises(Exception, match=r"p\.jsonl\.rank1"):
-        merge_parts(tmp_path / "p.jsonl", 2, timeout_s=0.5)
 
 
 def test_torchrun_two_processes(model_dir, videos, tmp_path):

@@ -15,7 +15,7 @@ def test_train_evaluate_predict_from_python(motion_data, micro_config, tmp_path)
         training_args,
     )
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0
-    report = vidcls.evaluate(output_dir, motion_data, "test", num_workers=0, num_crops=3)
+    report = vidcls.evaluate(output_dir, motion_data, "test", num_workers=0, views=vidcls.EvalViews(clips=4, crops=3))
     assert report["num_videos"] == 16 and report["views"] == "4x3"
     video = sorted((motion_data / "test").rglob("*.avi"))[0]
     top = vidcls.Predictor.from_pretrained(output_dir).predict(video, top_k=3)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidcls.config import ClipSpec
+from vidcls.config import Augmentation, ClipSpec
 from vidcls.data.transforms import RandomScaleCrop, build_transform, decode_size, normalize, to_video_tensor
 
 
@@ -33,7 +33,7 @@ def test_frames_at_the_drawn_short_side_are_cropped_not_resampled():
     # Each pixel says where it is: channel 0 its row, channels 1 and 2 its column (low and high byte).
     rows, cols = torch.meshgrid(torch.arange(256), torch.arange(341), indexing="ij")
     frames = torch.stack([rows, cols % 256, cols // 256]).to(torch.uint8).expand(2, 3, 256, 341)
-    transform = RandomScaleCrop(ClipSpec(image_size=224, hflip=False))
+    transform = RandomScaleCrop(ClipSpec(image_size=224), Augmentation(hflip=False))
     for _ in range(10):
         clip = transform(frames, short_side=256)
         top, left = int(clip[0, 0, 0, 0]), int(clip[0, 1, 0, 0]) + 256 * int(clip[0, 2, 0, 0])
@@ -45,7 +45,7 @@ def test_larger_frames_keep_the_field_of_view_of_the_drawn_scale():
     # 224 * 320 / 256 = 280 source pixels, so a 280-px ramp comes out spanning (nearly) the full 0..255.
     ramp = torch.arange(427, dtype=torch.float32).clamp(max=279) * 255 / 279
     frames = ramp.round().to(torch.uint8).expand(1, 3, 320, 427).clone()
-    transform = RandomScaleCrop(ClipSpec(image_size=224, hflip=False))
+    transform = RandomScaleCrop(ClipSpec(image_size=224), Augmentation(hflip=False))
     torch.manual_seed(0)
     widths = []
     for _ in range(20):
@@ -60,7 +60,7 @@ def test_flip_can_be_turned_off():
     # A clip whose left half is dark: with hflip off, it stays on the left after every augmentation.
     frames = np.zeros((2, 64, 64, 3), dtype=np.uint8)
     frames[:, :, 32:] = 255
-    transform = build_transform(ClipSpec(image_size=32, hflip=False), train=True)
+    transform = build_transform(ClipSpec(image_size=32), train=True, augmentation=Augmentation(hflip=False))
     for _ in range(20):
         clip = transform(to_video_tensor(frames)).float()
         assert clip[..., :8].mean() < clip[..., -8:].mean()

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 # Public name -> module that defines it.
 _LAZY = {
     "ClipSpec": "vidcls.config",
+    "EvalViews": "vidcls.config",
     "DataArguments": "vidcls.engine.arguments",
     "ModelArguments": "vidcls.engine.arguments",
     "OutputArguments": "vidcls.engine.arguments",

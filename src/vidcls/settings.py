@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from vidcls.config import ClipSpec
+from vidcls.config import ClipSpec, EvalViews
 from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
 from vidcls.errors import ConfigError
 
@@ -50,7 +51,39 @@ class ClipFlags:
         None, f"Frames per clip; unset: the model's ({_CLIP_DEFAULTS.num_frames} without a model)."
     )
     sample_rate: int = _flag(_CLIP_DEFAULTS.sample_rate, "Take every n-th frame at the video's own fps.")
-    eval_clips: int = _flag(_CLIP_DEFAULTS.eval_clips, "Evenly spaced clips per video when evaluating.")
+    eval_clips: int = _flag(EvalViews.clips, "Evenly spaced clips per video when evaluating.")
+
+
+def parse_views(text: str) -> tuple[int, int]:
+    """``"5x3"`` -> (5, 3): evenly spaced clips x spatial crops (1 or 3) per video."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or int(match[1]) < 1 or int(match[2]) not in (1, 3):
+        raise ConfigError(
+            f"--views {text!r} is not CLIPSxCROPS with CLIPS >= 1 and CROPS 1 or 3 (e.g. 5x3, VideoMAE's test, or 4x1)"
+        )
+    return int(match[1]), int(match[2])
+
+
+@dataclass
+class ViewFlags:
+    """The views each video is scored from (evaluate, predict, serve)."""
+
+    _argument_group_name = "views per video"
+
+    views: str | None = _flag(
+        None, f"CLIPSxCROPS: 5x3 is VideoMAE's test (5 clips x 3 crops); None: {EvalViews()} (or the two flags below)."
+    )
+    eval_clips: int | None = _flag(None, f"Evenly spaced clips per video (overrides --views); None: {EvalViews.clips}.")
+    num_crops: int | None = _flag(None, "Spatial crops per clip, 1 or 3 (overrides --views); None: 1.")
+
+    def __post_init__(self):
+        self.eval_views()  # bad values fail with the flags, before any model loads
+
+    def eval_views(self) -> EvalViews:
+        clips, crops = parse_views(self.views) if self.views else (EvalViews.clips, EvalViews.crops)
+        return EvalViews(
+            clips if self.eval_clips is None else self.eval_clips, crops if self.num_crops is None else self.num_crops
+        )
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, field
 
 from vidcls.cli.flags import command_parser, split_namespace
@@ -35,14 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     return command_parser(__doc__, CacheArguments, LayoutFlags)
 
 
-def shard(items: list, rank: int, world_size: int) -> list:
-    """This process's share: every world_size-th item from rank (torchrun sets RANK and WORLD_SIZE)."""
-    return items[rank::world_size]
-
-
 def run(args: argparse.Namespace) -> int:
     from vidcls.data.cache import FrameCache, fill_cache  # torch: loaded only to run, not for --help
     from vidcls.data.transforms import decode_size
+    from vidcls.engine.distributed import my_share, rank_and_world
     from vidcls.models.factory import input_size
 
     _, layout = split_namespace(args, CacheArguments, LayoutFlags)
@@ -53,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         for split, records in load_dataset(args.data_dir, layout.layout()).splits.items()
         for record in records
     ]
-    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    rank, world_size = rank_and_world()
     cache = FrameCache(args.cache_dir, int(args.cache_max_gb * 1e9))
-    outcomes = fill_cache(cache, shard(jobs, rank, world_size), args.num_workers)
+    outcomes = fill_cache(cache, my_share(jobs), args.num_workers)
     counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(outcomes.items()))
     print(f"[rank {rank}/{world_size}] {counts}; {cache.summary()}")
     for error in outcomes.get("error", []):

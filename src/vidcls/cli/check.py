@@ -83,7 +83,7 @@ def format_report(report: ValidationReport, strict: bool = False) -> str:
     lines = [
         format_environment(report.environment),
         "",
-        f"clips: {spec.num_frames} frames every {spec.sample_rate} (span {spec.span}), {spec.eval_clips} per video",
+        f"clips: {spec.num_frames} frames every {spec.sample_rate} (span {spec.span}), {report.eval_clips} per video",
         format_counts(report.counts),
     ]
     for title, findings in (("errors", report.errors), ("warnings", report.warnings)):
@@ -101,9 +101,11 @@ def format_report(report: ValidationReport, strict: bool = False) -> str:
 def run(args: argparse.Namespace) -> int:
     check, clips, layout = split_namespace(args, CheckArguments, ClipFlags, LayoutFlags)
     num_frames = DEFAULTS.num_frames if clips.num_frames is None else clips.num_frames
-    spec = ClipSpec(num_frames=num_frames, sample_rate=clips.sample_rate, eval_clips=clips.eval_clips)
+    spec = ClipSpec(num_frames=num_frames, sample_rate=clips.sample_rate)
     dataset = load_dataset(args.data_dir, layout.layout(), allow_leakage=True)
-    report = validate_dataset(ordered_splits(dataset), dataset.labels, spec, num_workers=check.num_workers)
+    report = validate_dataset(
+        ordered_splits(dataset), dataset.labels, spec, num_workers=check.num_workers, eval_clips=clips.eval_clips
+    )
     print(format_source(dataset))
     print(format_report(report, strict=check.strict))
     passed = report.ok and not (check.strict and report.warnings)

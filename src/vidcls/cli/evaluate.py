@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidcls.cli.flags import command_parser, split_namespace
-from vidcls.errors import ConfigError
-from vidcls.settings import DeviceFlags, LayoutFlags
-
-
-def parse_views(text: str) -> tuple[int, int]:
-    """``"5x3"`` -> (5, 3): evenly spaced clips x spatial crops (1 or 3) per video."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match or int(match[1]) < 1 or int(match[2]) not in (1, 3):
-        raise ConfigError(
-            f"--views {text!r} is not CLIPSxCROPS with CLIPS >= 1 and CROPS 1 or 3 (e.g. 5x3, VideoMAE's test, or 4x1)"
-        )
-    return int(match[1]), int(match[2])
+from vidcls.settings import DeviceFlags, LayoutFlags, ViewFlags
 
 
 @dataclass
@@ -32,15 +19,6 @@ class EvaluateArguments:
     eval_split: str = field(
         default="test", metadata={"help": "Split to evaluate: train, val or test (or a folder's name)."}
     )
-    views: str | None = field(
-        default=None,
-        metadata={
-            "help": "Views per video as CLIPSxCROPS: 5x3 is VideoMAE's test (5 clips x 3 crops); default: the "
-            "model's eval_clips x num_crops."
-        },
-    )
-    eval_clips: int | None = field(default=None, metadata={"help": "Evenly spaced clips per video; overrides --views."})
-    num_crops: int | None = field(default=None, metadata={"help": "Spatial crops per clip, 1 or 3; overrides --views."})
     allow_train_overlap: bool = field(
         default=False,
         metadata={"help": "Score the split even when it holds videos the model was trained on (inflated scores)."},
@@ -49,13 +27,6 @@ class EvaluateArguments:
         default=None, metadata={"help": "JSON report path (default: MODEL_DIR/eval_SPLIT.json)."}
     )
 
-    def __post_init__(self):
-        clips, crops = parse_views(self.views) if self.views else (None, None)
-        self.eval_clips = clips if self.eval_clips is None else self.eval_clips
-        self.num_crops = crops if self.num_crops is None else self.num_crops
-        if self.num_crops not in (None, 1, 3):
-            raise ConfigError(f"--num_crops {self.num_crops}: choose 1 or 3")
-
 
 # Old names, still read (with a warning that gives the new one).
 SPLIT_FLAGS = ("split_ratios", "group_pattern", "fold", "split_seed")
@@ -63,7 +34,7 @@ DEPRECATED_FLAGS = {"--split": "--eval_split", "--output_file": "--output"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return command_parser(__doc__, EvaluateArguments, DeviceFlags, LayoutFlags)
+    return command_parser(__doc__, EvaluateArguments, ViewFlags, DeviceFlags, LayoutFlags)
 
 
 def format_report(report: dict) -> str:
@@ -99,9 +70,10 @@ def format_report(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidcls.engine.distributed import rank_and_world
     from vidcls.engine.evaluate import evaluate  # torch: loaded only to run, not for --help
 
-    options, device, layout = split_namespace(args, EvaluateArguments, DeviceFlags, LayoutFlags)
+    options, views, device, layout = split_namespace(args, EvaluateArguments, ViewFlags, DeviceFlags, LayoutFlags)
     # Split options left unset are the model's own (split.json), so the test split is the one train held out.
     defaults = LayoutFlags()
     split_given = any(getattr(layout, name) != getattr(defaults, name) for name in SPLIT_FLAGS)
@@ -114,11 +86,10 @@ def run(args: argparse.Namespace) -> int:
         num_workers=device.num_workers,
         device=device.device,
         output_file=options.output,
-        eval_clips=options.eval_clips,
-        num_crops=options.num_crops,
+        views=views.eval_views(),
         use_saved_split=not split_given,
         allow_train_overlap=options.allow_train_overlap,
     )
-    if os.environ.get("RANK", "0") == "0":  # under torchrun every process has the report; one prints it
+    if rank_and_world()[0] == 0:  # under torchrun every process has the report; one prints it
         print(format_report(report))
     return 0

@@ -16,7 +16,8 @@ from typing import Literal
 
 from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.errors import ConfigError
-from vidcls.export import DEFAULT_OPSET, EXPORT_SUBDIR, INT8_FILE, ONNX_FILE
+from vidcls.export import DEFAULT_OPSET
+from vidcls.models.onnx import EXPORT_SUBDIR, INT8_FILE, ONNX_FILE
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Literal
 
 from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.errors import ConfigError, DecodeError
-from vidcls.settings import MAX_WINDOWS, DeviceFlags
+from vidcls.settings import MAX_WINDOWS, DeviceFlags, ViewFlags
 
 TERMINAL_DIGITS = 4  # scores printed to a terminal; files keep full precision
 
@@ -68,7 +68,7 @@ class TimelineFlags:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(__doc__, PredictArguments, DeviceFlags, TimelineFlags)
+    parser = command_parser(__doc__, PredictArguments, ViewFlags, DeviceFlags, TimelineFlags)
     parser.set_defaults(batch_size=16)  # clips per model call, gathered across videos
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="Video files, folders or glob patterns.")
     return parser
@@ -85,20 +85,12 @@ def rounded(record: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidcls.engine.distributed import gather, my_share, process_device, rank_and_world
     from vidcls.engine.predict import Predictor  # torch: loaded only to run, not for --help
     from vidcls.engine.predict_batch import expand_inputs, predict_records
-    from vidcls.engine.predict_output import (
-        gather_parts,
-        init_distributed,
-        output_format,
-        part_path,
-        rank_and_world,
-        rank_device,
-        shard,
-        write_records,
-    )
+    from vidcls.engine.predict_output import output_format, write_records
 
-    split_namespace(args, PredictArguments, DeviceFlags, TimelineFlags)  # checks the values
+    _, views, *_ = split_namespace(args, PredictArguments, ViewFlags, DeviceFlags, TimelineFlags)  # checks values
     if args.output and output_format(args.output) == "csv" and args.timeline:  # a bad suffix fails here, early
         raise ConfigError("--timeline records hold segments, not ranked labels: use --output NAME.jsonl")
     if args.timeline_dir is None:  # the timeline files go with the predictions
@@ -106,11 +98,12 @@ def run(args: argparse.Namespace) -> int:
     videos = expand_inputs(args.videos)
     rank, world = rank_and_world()
     if world > 1 and not args.output:
-        raise ConfigError("under torchrun, pass --output preds.jsonl (or .csv): the ranks' outputs merge there")
-    grouped = init_distributed()
-    device = rank_device(args.device) if grouped else args.device
-    predictor = Predictor.from_pretrained(args.model_dir, device=device, backend=args.backend, int8=args.int8)
-    mine = shard(videos, rank, world)
+        raise ConfigError("under torchrun, pass --output preds.jsonl (or .csv): process 0 writes every record there")
+    device = process_device(args.device)
+    predictor = Predictor.from_pretrained(
+        args.model_dir, device=device, backend=args.backend, int8=args.int8, views=views.eval_views()
+    )
+    mine = my_share(videos)
     if args.timeline:
         from tqdm.auto import tqdm
 
@@ -132,15 +125,13 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(rounded(record)), flush=True)
         _summary(len(mine), failures, "printed above")
         return 1 if failures else 0
-    if world == 1:
-        failures = write_records(records, args.output)
-        _summary(len(mine), failures, f"written to {args.output}")
-        return 1 if failures else 0
-    failures = write_records(records, part_path(args.output, rank), "jsonl")
-    merged = gather_parts(args.output, rank, world)
-    if rank == 0:
-        _summary(len(videos), merged or 0, f"written to {args.output}")
-    return 1 if (merged if merged is not None else failures) else 0
+    if world > 1:  # every process's records go to process 0, which writes them in input order
+        records = [record for block in gather(list(records)) for record in block]
+        if rank > 0:
+            return 1 if any("error" in record for record in records) else 0
+    failures = write_records(records, args.output)
+    _summary(len(videos), failures, f"written to {args.output}")
+    return 1 if failures else 0
 
 
 def _summary(videos: int, failures: int, where: str) -> None:

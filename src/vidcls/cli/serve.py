@@ -16,6 +16,7 @@ from typing import Literal
 from vidcls.cli.flags import command_parser, split_namespace
 from vidcls.errors import MissingDependency
 from vidcls.serve.settings import ServeSettings
+from vidcls.settings import ViewFlags
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class ServeArguments:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return command_parser(__doc__, ServeArguments, ServeSettings)
+    return command_parser(__doc__, ServeArguments, ViewFlags, ServeSettings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from vidcls.engine.predict import Predictor
     from vidcls.serve.app import create_app
 
-    _, settings = split_namespace(args, ServeArguments, ServeSettings)  # bad limits fail before the model loads
-    predictor = Predictor.from_pretrained(args.model_dir, device=args.device, backend=args.backend, int8=args.int8)
+    # Bad limits fail before the model loads.
+    _, views, settings = split_namespace(args, ServeArguments, ViewFlags, ServeSettings)
+    predictor = Predictor.from_pretrained(
+        args.model_dir, device=args.device, backend=args.backend, int8=args.int8, views=views.eval_views()
+    )
     if not _is_loopback(args.host):
         logger.warning("listening on %s: anyone who can reach this machine can use the model", args.host)
     logger.info("serving %s on http://%s:%d (page and API: /, /openapi.json)", args.model_dir, args.host, args.port)

@@ -69,15 +69,13 @@ def run(args: argparse.Namespace) -> int:
     if (args.model_dir is None) == (args.reconstruction is None):
         raise ConfigError("pass --model_dir (a GIF of a clip) or --reconstruction (a pretrained model's rebuild)")
     spec = ClipSpec.load(args.model_dir or args.reconstruction)
-    if not 0 <= args.clip < spec.eval_clips:
-        raise ConfigError(
-            f"--clip {args.clip}: this model takes {spec.eval_clips} clips per video, 0 to {spec.eval_clips - 1}"
-        )
     if args.scale is not None and args.scale < 1:
         raise ConfigError(f"--scale must be >= 1, got {args.scale}")
-    from vidcls.engine.predict import ClipReader  # torch: loaded only to run, not for --help
+    from vidcls.data.clips import ClipReader  # torch: loaded only to run, not for --help
 
-    clips = ClipReader(spec).from_file(args.video)  # (N, T, C, H, W) uint8
+    clips = ClipReader(spec).from_file(args.video)  # (N, T, C, H, W) uint8: the clips every command scores
+    if not 0 <= args.clip < len(clips):
+        raise ConfigError(f"--clip {args.clip}: {args.video} is scored from {len(clips)} clips, 0 to {len(clips) - 1}")
     t, c, h, w = clips[args.clip].shape
     scale = args.scale or max(1, math.ceil(READABLE_SIDE / min(h, w)))
     # Played back at the speed of the video: consecutive frames are sample_rate frames apart.

@@ -1,8 +1,8 @@
 """A map-style dataset of clips (it has ``__len__``, so the Trainer counts epochs by itself).
 
-Training yields one random clip per video per epoch; evaluation yields ``eval_clips`` evenly spaced clips
-per video, each tagged with its video's index so scores can be averaged per video. With ``num_crops=3`` an
-evaluation item holds the three spatial crops of its clip, decoded once.
+Training yields one random clip per video per epoch; evaluation yields the clips ``ClipReader`` scores a video
+from, one per item (the Trainer batches items), each tagged with its video's index so scores can be averaged per
+video. With 3 crops an evaluation item holds the three spatial crops of its clip, decoded once.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidcls.config import ClipSpec
+from vidcls.config import Augmentation, ClipSpec, EvalViews
 from vidcls.data.backends import get_reader
 from vidcls.data.cache import FrameCache
+from vidcls.data.clips import ClipReader, segment
 from vidcls.data.decode import VideoInfo, probe, read_frames
 from vidcls.data.discovery import VideoRecord
-from vidcls.data.sampling import random_clip, uniform_clips
-from vidcls.data.transforms import build_eval_views, build_transform, decode_size, to_video_tensor
+from vidcls.data.sampling import random_clip
+from vidcls.data.transforms import build_transform, decode_size, to_video_tensor
 from vidcls.errors import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -64,18 +65,18 @@ def probe_all(
 class ClipDataset(torch.utils.data.Dataset):
     """Clips of labelled videos as ``{"video": uint8 (T, C, H, W), "label": int, "video_index": int}``.
 
-    With ``num_crops=3`` (evaluation only) "video" is uint8 (3, T, C, H, W): the clip's three spatial crops.
+    With 3 crops (evaluation only) "video" is uint8 (3, T, C, H, W): the clip's three spatial crops.
 
     Args:
         records: the labelled videos.
         spec: clip sampling and size.
-        train: one random, augmented clip per video (True) or ``spec.eval_clips`` uniform clips (False).
+        train: one random, augmented clip per video (True) or the evaluation clips of ``views`` (False).
+        augmentation: how training varies its clips (scale, flip).
+        views: the evaluation clips and crops of each video (``ClipReader``).
         cache: keep decoded frames on disk for later epochs.
         failure_log: a JSON-lines file where clips that fail to decode are recorded (from any worker process).
         decoder: "pyav" or "torchcodec" (falls back to PyAV when it cannot load).
         verify: also decode each video's last frame up front, so files cut short are skipped from the start.
-        num_crops: spatial crops per evaluation clip, 1 or 3 (``build_eval_views``). It is a separate argument,
-            not ``spec.num_crops``, because the Trainer's evaluation during training takes one clip per item.
     """
 
     def __init__(
@@ -87,7 +88,8 @@ class ClipDataset(torch.utils.data.Dataset):
         cache: FrameCache | None = None,
         failure_log: str | Path | None = None,
         decoder: str = "pyav",
-        num_crops: int = 1,
+        augmentation: Augmentation = Augmentation(),
+        views: EvalViews = EvalViews(),
         verify: bool = False,
     ):
         self.records, self.infos, self.skipped = probe_all(records, verify)
@@ -97,39 +99,33 @@ class ClipDataset(torch.utils.data.Dataset):
         self.read_frames = get_reader(decoder)
         self.failure_log = Path(failure_log) if failure_log else None
         self._logged: set[str] = set()
-        self.transform = build_transform(spec, train=train)
-        self.views = None if train else build_eval_views(spec, num_crops)
+        self.transform = build_transform(spec, train=True, augmentation=augmentation) if train else None
+        self.reader = None if train else ClipReader(spec, views, decoder=decoder)
         # Frames are decoded at the size the transforms need (training: each clip's drawn short side) and
         # cached at the largest of them.
-        self.decode_size = decode_size(spec, train=train, num_crops=num_crops)
-        # Evaluation clips of each video: up to eval_clips, never the same clip twice (a short video has one).
-        self.eval_clips = [] if train else [self._uniform_clips(v) for v in range(len(self.records))]
+        self.decode_size = (
+            decode_size(spec, train=True, augmentation=augmentation) if train else self.reader.decode_size
+        )
+        # Evaluation clips of each video: up to views.clips, never the same clip twice (a short video has one).
+        self.eval_clips = [] if train else [self._eval_clips(v) for v in range(len(self.records))]
         # (video index, clip number) for each item.
         self.items = [(v, c) for v in range(len(self.records)) for c in range(1 if train else len(self.eval_clips[v]))]
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def segment(self, video: int) -> tuple[int, int]:
-        """First frame and frame count of the part of the video the record covers (all of it by default)."""
-        record, info = self.records[video], self.infos[video]
-        first = 0 if record.start is None else min(info.num_frames - 1, max(0, round(record.start * info.fps)))
-        stop = info.num_frames if record.end is None else min(info.num_frames, round(record.end * info.fps))
-        return first, max(1, stop - first)
-
     def clip_indices(self, video: int, clip: int) -> np.ndarray:
-        first, count = self.segment(video)
-        spec = self.spec
-        if self.train:
-            # Seeded from torch so each DataLoader worker and each epoch draws different clips.
-            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
-            return first + random_clip(count, spec.num_frames, spec.sample_rate, rng)
-        return self.eval_clips[video][clip]
+        if not self.train:
+            return self.eval_clips[video][clip]
+        record = self.records[video]
+        first, count = segment(self.infos[video], record.start, record.end)
+        # Seeded from torch so each DataLoader worker and each epoch draws different clips.
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
+        return first + random_clip(count, self.spec.num_frames, self.spec.sample_rate, rng)
 
-    def _uniform_clips(self, video: int) -> list[np.ndarray]:
-        first, count = self.segment(video)
-        return [first + clip for clip in uniform_clips(count, self.spec.num_frames, self.spec.sample_rate,
-                                                       self.spec.eval_clips)]  # fmt: skip
+    def _eval_clips(self, video: int) -> list[np.ndarray]:
+        record = self.records[video]
+        return self.reader.clip_indices(self.infos[video], record.start, record.end)
 
     def load(self, index: int) -> dict:
         video, clip = self.items[index]
@@ -144,12 +140,9 @@ class ClipDataset(torch.utils.data.Dataset):
             frames = self.read_frames(record.path, indices, self.infos[video], size=size)
         if self.train:
             clip_tensor = self.transform(to_video_tensor(frames).as_subclass(torch.Tensor), short_side)
-        elif self.views is None:
-            clip_tensor = self.transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, C, H, W) uint8
         else:
-            views = [view.as_subclass(torch.Tensor) for view in self.views(to_video_tensor(frames))]
-            # 1 view: (T, C, H, W) as in training; more: V x (T, C, H, W) -> (V, T, C, H, W)
-            clip_tensor = views[0] if len(views) == 1 else torch.stack(views)
+            views = self.reader.to_views(frames[None])  # (T, H, W, 3) -> (V, T, C, H, W)
+            clip_tensor = views[0] if len(views) == 1 else views  # 1 view: (T, C, H, W) as in training
         return {"video": clip_tensor, "label": record.label, "video_index": video}
 
     def _record_failure(self, index: int, err: DecodeError) -> None:

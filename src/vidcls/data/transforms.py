@@ -12,19 +12,21 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from vidcls.config import ClipSpec
+from vidcls.config import Augmentation, ClipSpec
 from vidcls.data.decode import FrameSize
 from vidcls.errors import ConfigError
 
 
-def train_short_sides(spec: ClipSpec) -> tuple[int, int]:
+def train_short_sides(spec: ClipSpec, augmentation: Augmentation = Augmentation()) -> tuple[int, int]:
     """The range the training short side is drawn from: the guide's 256-320 for a 224 crop, same ratios at other
     sizes."""
-    low, high = (round(spec.image_size * ratio) for ratio in spec.scale_range)
+    low, high = (round(spec.image_size * ratio) for ratio in augmentation.scale_range)
     return low, high
 
 
-def decode_size(spec: ClipSpec, *, train: bool, num_crops: int = 1) -> FrameSize:
+def decode_size(
+    spec: ClipSpec, *, train: bool, num_crops: int = 1, augmentation: Augmentation = Augmentation()
+) -> FrameSize:
     """The size frames are decoded (and cached) at, so that the transforms after it crop instead of resizing.
 
     Train: at most the largest short side the random scale can draw (each clip then draws its own, see
@@ -32,7 +34,7 @@ def decode_size(spec: ClipSpec, *, train: bool, num_crops: int = 1) -> FrameSize
     a short side of at most the model's size (the views enlarge smaller frames).
     """
     if train:
-        return train_short_sides(spec)[1]
+        return train_short_sides(spec, augmentation)[1]
     return spec.image_size if num_crops == 3 else (spec.image_size, spec.image_size)
 
 
@@ -46,10 +48,10 @@ class RandomScaleCrop:
     256-320 scale) are enlarged here, window only: FFmpeg's scaler would enlarge every pixel, at a higher cost.
     """
 
-    def __init__(self, spec: ClipSpec):
+    def __init__(self, spec: ClipSpec, augmentation: Augmentation = Augmentation()):
         self.size = spec.image_size
-        self.low, self.high = train_short_sides(spec)
-        self.hflip = spec.hflip
+        self.low, self.high = train_short_sides(spec, augmentation)
+        self.hflip = augmentation.hflip
 
     def draw_short_side(self) -> int:
         return int(torch.randint(self.low, self.high + 1, ()))
@@ -70,15 +72,15 @@ class RandomScaleCrop:
         return clip
 
 
-def build_transform(spec: ClipSpec, *, train: bool):
+def build_transform(spec: ClipSpec, *, train: bool, augmentation: Augmentation = Augmentation()):
     """uint8 (T, C, H, W) -> uint8 (T, C, size, size): ``RandomScaleCrop`` for training; for evaluation, resize
     to the model's size as the guide does (nothing to do for frames decoded at ``decode_size``)."""
     if train:
-        return RandomScaleCrop(spec)
+        return RandomScaleCrop(spec, augmentation)
     return v2.Resize((spec.image_size, spec.image_size), antialias=True)
 
 
-def build_clip_augment(spec: ClipSpec) -> v2.Transform | None:
+def build_clip_augment(augmentation: Augmentation, mean) -> v2.Transform | None:
     """The recipe's RandAugment and random erasing: uint8 (T, C, H, W) -> same; None when both are off.
 
     Applied to each training clip at the model's size, on the device (``engine/batching.py``), not in the data
@@ -87,16 +89,16 @@ def build_clip_augment(spec: ClipSpec) -> v2.Transform | None:
     applies one RandAugment policy to a whole clip.
     """
     steps = []
-    if spec.rand_augment:
-        num_ops, magnitude = spec.rand_augment
+    if augmentation.rand_augment:
+        num_ops, magnitude = augmentation.rand_augment
         # 11 bins: magnitudes 0..10 as in timm's "rand-m7-n4" (VideoMAE's code); torchvision's ops already grow
         # more severe with the magnitude (timm's "inc1"); its per-draw magnitude noise ("mstd0.5") has no equivalent.
         steps.append(v2.RandAugment(num_ops=num_ops, magnitude=magnitude, num_magnitude_bins=11))
-    if spec.random_erasing:
+    if augmentation.random_erasing:
         # Filled with the mean colour, which normalises to 0: timm's "const" mode on uint8. VideoMAE's code fills
         # with noise and erases each frame on its own; one rectangle through the whole clip hides the same object.
-        mean_colour = [round(255 * m) for m in spec.mean]
-        steps.append(v2.RandomErasing(p=spec.random_erasing, value=mean_colour))
+        mean_colour = [round(255 * m) for m in mean]
+        steps.append(v2.RandomErasing(p=augmentation.random_erasing, value=mean_colour))
     return v2.Compose(steps) if steps else None
 
 
@@ -110,30 +112,30 @@ def crop_offsets(length: int, size: int, num_crops: int) -> list[int]:
     return [room // 2] if num_crops == 1 else [0, room // 2, room]
 
 
-def build_eval_views(spec: ClipSpec, num_crops: int | None = None):
-    """A callable: uint8 (T, C, H, W) -> list of ``num_crops`` uint8 (T, C, size, size) views.
+class EvalCrops:
+    """uint8 (T, C, H, W) -> a list of ``num_crops`` uint8 (T, C, size, size) views; picklable, for worker processes.
 
-    1 crop: today's evaluation transform (the whole frame resized to size x size). 3 crops: the spatial test of
+    1 crop: the guide's evaluation transform (the whole frame resized to size x size). 3 crops: the spatial test of
     SlowFast and VideoMAE (https://arxiv.org/abs/2203.12602, section 4): resize the short side to ``size``, then
     take the left, centre and right crops of a landscape frame (top, centre and bottom of a portrait one).
     """
-    num_crops = spec.num_crops if num_crops is None else num_crops
-    size = spec.image_size
-    if num_crops == 1:
-        resize = build_transform(spec, train=False)
-        return lambda clip: [resize(clip)]
-    if num_crops != 3:
-        raise ConfigError(f"--num_crops must be 1 or 3, got {num_crops!r}")
-    short_side = v2.Resize(size, antialias=True)
 
-    def views(clip: torch.Tensor) -> list[torch.Tensor]:
-        clip = short_side(clip)  # (T, C, H, W), min(H, W) == size
+    def __init__(self, spec: ClipSpec, num_crops: int = 1):
+        if num_crops not in (1, 3):
+            raise ConfigError(f"--num_crops must be 1 or 3, got {num_crops!r}")
+        self.size = spec.image_size
+        self.num_crops = num_crops
+        self.resize = build_transform(spec, train=False) if num_crops == 1 else v2.Resize(self.size, antialias=True)
+
+    def __call__(self, clip: torch.Tensor) -> list[torch.Tensor]:
+        clip = self.resize(clip)
+        if self.num_crops == 1:
+            return [clip]
+        size = self.size  # (T, C, H, W), min(H, W) == size
         height, width = clip.shape[-2:]
         if width >= height:  # landscape (or square): slide along the width
-            return [clip[..., :, x : x + size] for x in crop_offsets(width, size, num_crops)]
-        return [clip[..., y : y + size, :] for y in crop_offsets(height, size, num_crops)]
-
-    return views
+            return [clip[..., :, x : x + size] for x in crop_offsets(width, size, self.num_crops)]
+        return [clip[..., y : y + size, :] for y in crop_offsets(height, size, self.num_crops)]
 
 
 def to_video_tensor(frames) -> tv_tensors.Video:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from vidcls.config import ClipSpec
+from vidcls.config import ClipSpec, EvalViews
 from vidcls.data import decode
+from vidcls.data.clips import ClipReader
 from vidcls.data.decode import check_regular_file, probe, read_frames
 from vidcls.data.discovery import LabelMaps, VideoRecord, file_digest, find_group_leaks
-from vidcls.data.sampling import uniform_clips
 from vidcls.errors import DecodeError
 
 PREVIEW_SIDE = 64  # decode clips this small: the check needs frames to decode, not to look good
@@ -54,6 +54,7 @@ class ValidationReport:
     """Everything ``validate_dataset`` found; ``to_dict()`` is the JSON report."""
 
     spec: ClipSpec
+    eval_clips: int
     counts: dict[str, dict[str, int]]  # split -> class -> videos
     files: list[FileCheck]
     errors: list[str] = field(default_factory=list)
@@ -73,7 +74,7 @@ class ValidationReport:
             "clip_spec": {
                 "num_frames": self.spec.num_frames,
                 "sample_rate": self.spec.sample_rate,
-                "eval_clips": self.spec.eval_clips,
+                "eval_clips": self.eval_clips,
                 "span": self.spec.span,
             },
             "environment": self.environment,
@@ -101,7 +102,7 @@ def _shorten(items: list[str]) -> str:
     return ", ".join(items[:SHOWN]) + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
-def check_file(split: str, label: str, path: Path, spec: ClipSpec) -> FileCheck:
+def check_file(split: str, label: str, path: Path, reader: ClipReader) -> FileCheck:
     """Hash one video, probe it and decode the frames of its evaluation clips (small, to stay cheap).
 
     This decides what is an error for ``vidcls check`` and ``vidcls train --strict`` alike.
@@ -122,7 +123,7 @@ def check_file(split: str, label: str, path: Path, spec: ClipSpec) -> FileCheck:
     try:
         info = probe(path)
         check.num_frames, check.fps, check.width, check.height = info.num_frames, info.fps, info.width, info.height
-        for clip in uniform_clips(info.num_frames, spec.num_frames, spec.sample_rate, spec.eval_clips):
+        for clip in reader.clip_indices(info):
             read_frames(path, clip, info, size=PREVIEW_SIDE)
     except DecodeError as err:
         check.error = str(err)  # starts with the path and says what failed
@@ -130,7 +131,7 @@ def check_file(split: str, label: str, path: Path, spec: ClipSpec) -> FileCheck:
 
 
 def _check_files(
-    splits: dict[str, list[VideoRecord]], labels: LabelMaps, spec: ClipSpec, num_workers: int, progress: bool
+    splits: dict[str, list[VideoRecord]], labels: LabelMaps, reader: ClipReader, num_workers: int, progress: bool
 ) -> list[FileCheck]:
     """``check_file`` over every record, in worker processes, in the order given."""
     jobs = [(split, record) for split, records in splits.items() for record in records]
@@ -145,9 +146,9 @@ def _check_files(
         ProcessPoolExecutor(min(num_workers, len(jobs))) if parallel else nullcontext() as pool,
     ):
         if pool:
-            results = pool.map(check_file, split_names, label_names, paths, repeat(spec), chunksize=4)
+            results = pool.map(check_file, split_names, label_names, paths, repeat(reader), chunksize=4)
         else:
-            results = map(check_file, split_names, label_names, paths, repeat(spec))
+            results = map(check_file, split_names, label_names, paths, repeat(reader))
         for check in results:
             checks.append(check)
             bar.update()
@@ -242,13 +243,14 @@ def validate_dataset(
     num_workers: int = 2,
     progress: bool = True,
     allow_duplicates: bool = False,
+    eval_clips: int = EvalViews.clips,
 ) -> ValidationReport:
     """Check every video of every split and the splits against each other.
 
     Args:
         splits: split name -> its records, e.g. from ``discovery.load_split``.
         labels: the class names the records' labels index.
-        spec: the clip specification; its evaluation clips are the frames that must decode.
+        spec: the clip specification; the ``eval_clips`` clips a video is scored from must decode.
         num_workers: decoding processes; 0 or 1 decodes in this process.
         progress: show a progress bar over files.
         allow_duplicates: report the same file in two splits as a warning, not an error (train's
@@ -261,11 +263,12 @@ def validate_dataset(
     for split, records in splits.items():
         for record in records:
             counts[split][labels.id2label[record.label]] += 1
-    files = _check_files(splits, labels, spec, num_workers, progress)
+    files = _check_files(splits, labels, ClipReader(spec, EvalViews(eval_clips)), num_workers, progress)
     segments = [(record.start, record.end) for records in splits.values() for record in records]  # as files
     duplicate_errors, duplicate_warnings = _duplicate_findings(files, segments, allow_duplicates)
     return ValidationReport(
         spec=spec,
+        eval_clips=eval_clips,
         counts=counts,
         files=files,
         errors=[c.error for c in files if c.error] + _leak_errors(splits) + duplicate_errors,

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
+from vidcls.data.clips import video_scores
 
 
 def _top_k_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -21,16 +17,12 @@ def _top_k_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return (top == labels[:, None]).any(axis=1)
 
 
-def video_scores(logits: np.ndarray, labels: np.ndarray, video_index: np.ndarray):
-    """Average the clips' class probabilities per video -> (video ids, (V, K) scores, (V,) labels)."""
-    probs = softmax(logits.astype(np.float64))
-    videos, inverse = np.unique(video_index, return_inverse=True)
-    sums = np.zeros((len(videos), probs.shape[1]))
-    np.add.at(sums, inverse, probs)
-    counts = np.bincount(inverse, minlength=len(videos))[:, None]
+def labelled_video_scores(logits: np.ndarray, labels: np.ndarray, video_index: np.ndarray):
+    """``data.clips.video_scores`` with each video's label -> (video ids, (V, K) scores, (V,) labels)."""
+    videos, scores = video_scores(logits, video_index)
     video_labels = np.zeros(len(videos), dtype=np.int64)
-    video_labels[inverse] = labels
-    return videos, sums / counts, video_labels
+    video_labels[np.searchsorted(videos, video_index)] = labels
+    return videos, scores, video_labels
 
 
 def accuracy_report(logits, labels, video_index) -> dict[str, float]:
@@ -38,7 +30,7 @@ def accuracy_report(logits, labels, video_index) -> dict[str, float]:
     ``clip_top5_accuracy``) when there are more than 5 classes: with 5 or fewer it is always 1 and says nothing.
     """
     logits, labels, video_index = np.asarray(logits), np.asarray(labels), np.asarray(video_index)
-    _, scores, video_labels = video_scores(logits, labels, video_index)
+    _, scores, video_labels = labelled_video_scores(logits, labels, video_index)
     report = {
         "accuracy": float(_top_k_hits(scores, video_labels, 1).mean()),
         "clip_accuracy": float(_top_k_hits(logits, labels, 1).mean()),
@@ -55,7 +47,9 @@ def video_predictions(logits, labels, video_index, names: list[str], files) -> l
     ``files[i]`` (a list or dict) names video ``i`` of ``video_index``; ``true_score`` (the score given to the
     true class) ranks mistakes: the lower it is, the worse the video was classified.
     """
-    videos, scores, video_labels = video_scores(np.asarray(logits), np.asarray(labels), np.asarray(video_index))
+    videos, scores, video_labels = labelled_video_scores(
+        np.asarray(logits), np.asarray(labels), np.asarray(video_index)
+    )
     predicted = scores.argmax(axis=1)
     return [
         {
@@ -122,7 +116,7 @@ def class_report(logits, labels, video_index, names: list[str], num_confusions: 
     Scores are averaged per video as in ``accuracy_report``; ``names[i]`` is class i (the logits' column i).
     """
     logits, labels, video_index = np.asarray(logits), np.asarray(labels), np.asarray(video_index)
-    _, scores, video_labels = video_scores(logits, labels, video_index)
+    _, scores, video_labels = labelled_video_scores(logits, labels, video_index)
     matrix = confusion_matrix(video_labels, scores.argmax(axis=1), len(names))
     return {
         "mean_class_accuracy": mean_class_accuracy(matrix),

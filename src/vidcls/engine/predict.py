@@ -1,10 +1,8 @@
-"""Whole-video prediction: evenly spaced clips over the entire video, class scores averaged.
+"""A trained model loaded once for scoring many videos: the model half of "the scores of a video".
 
-``transformers.pipeline("video-classification")`` with the video processor vidcls saves samples one clip of
-``num_frames`` frames stretched over the whole video (``arange(n) * total // n``: 16 frames of a 10 min video
-are 37 s apart, so motion between them is lost). ``Predictor`` covers the whole video with ``spec.eval_clips``
-clips of ``num_frames`` frames every ``sample_rate`` frames, sampled and resized exactly as in training and
-evaluation, and averages their class probabilities.
+``Predictor`` scores the views ``data.clips.ClipReader`` reads (the whole video, as in evaluation) and averages
+them with ``data.clips.video_scores``; the model is a transformers classifier or its ONNX export
+(``models.onnx``), called the same way.
 """
 
 from __future__ import annotations
@@ -12,21 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from vidcls.config import ClipSpec
-from vidcls.data.decode import probe, read_frames
-from vidcls.data.sampling import uniform_clips
-from vidcls.data.transforms import build_transform, decode_size, to_video_tensor
+from vidcls.config import ClipSpec, EvalViews
+from vidcls.data.clips import ClipReader, mean_scores
 from vidcls.engine.batching import prepare_pixels
 from vidcls.errors import ConfigError
 from vidcls.models.factory import load_trained
 from vidcls.models.families import class_logits, family_of
-
-# Clips further apart than this are read with a seek each rather than one pass decoding the gap: a seek
-# decodes at most a keyframe interval (usually 0.5-5 s), so decoding a longer gap is never cheaper.
-SEEK_GAP_S = 3.0
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -44,44 +35,6 @@ def pick_device(device: str = "auto") -> torch.device:
     return chosen
 
 
-class ClipReader:
-    """The evaluation clips of a video, as the model sees them before normalisation: uint8 (N, T, C, H, W).
-
-    Holds no model, so decoding workers get a cheap copy.
-    """
-
-    def __init__(self, spec: ClipSpec):
-        self.spec = spec
-        self.transform = build_transform(spec, train=False)
-        self.decode_size = decode_size(spec, train=False)  # the transform after it has nothing left to do
-
-    def from_file(self, path: str | Path) -> torch.Tensor:
-        """Decode the ``spec.eval_clips`` clips of a video file: one pass per run of nearby clips."""
-        info = probe(path)
-        spec = self.spec
-        indices = uniform_clips(info.num_frames, spec.num_frames, spec.sample_rate, spec.eval_clips)
-        runs, gap = [[indices[0]]], SEEK_GAP_S * info.fps
-        for clip in indices[1:]:
-            if clip[0] - runs[-1][-1][-1] > gap:
-                runs.append([])
-            runs[-1].append(clip)
-        # (N*T, H, W, 3) -> (N, T, H, W, 3)
-        frames = np.concatenate([read_frames(path, np.concatenate(run), info, size=self.decode_size) for run in runs])
-        return self.to_clips(frames.reshape(len(indices), spec.num_frames, *frames.shape[1:]))
-
-    def from_frames(self, frames) -> torch.Tensor:
-        """The clips of decoded frames (T, H, W, 3), uint8 NumPy array or tensor, sampled as for a file."""
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        indices = uniform_clips(len(frames), self.spec.num_frames, self.spec.sample_rate, self.spec.eval_clips)
-        return self.to_clips(np.stack([frames[i] for i in indices]))
-
-    def to_clips(self, clips: np.ndarray) -> torch.Tensor:
-        # (N, T, H, W, 3) -> N transformed (T, C, H, W) clips, stacked
-        return torch.stack([self.transform(to_video_tensor(clip)).as_subclass(torch.Tensor) for clip in clips])
-
-
 class Predictor:
     """A trained model loaded once, for predicting many videos.
 
@@ -94,36 +47,41 @@ class Predictor:
         [{'label': 'DriftEast', 'start': 0.0, 'end': 12.0, 'score': 0.91}, ...]
     """
 
-    def __init__(self, model, spec: ClipSpec, device: str = "auto"):
+    def __init__(self, model, spec: ClipSpec, device: str = "auto", views: EvalViews = EvalViews()):
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.input_name = family_of(model.config).input_name
-        self.reader = ClipReader(spec)
-        self.transform = self.reader.transform
+        self.reader = ClipReader(spec, views)
         self.id2label = model.config.id2label
 
     @classmethod
     def from_pretrained(
-        cls, model_dir: str | Path, device: str = "auto", *, backend: str = "torch", int8: bool = False
+        cls,
+        model_dir: str | Path,
+        device: str = "auto",
+        *,
+        backend: str = "torch",
+        int8: bool = False,
+        views: EvalViews = EvalViews(),
     ) -> Predictor:
         """The model of ``vidcls train`` (backend "torch"), or its ``vidcls export`` run by onnxruntime (backend
         "onnx": ``model_dir`` is the model folder, then its ``onnx/``, or the export folder; ``int8`` picks
-        ``model.int8.onnx``)."""
+        ``model.int8.onnx``); ``views`` are the clips and crops each video is scored from."""
         if backend == "onnx":
-            from vidcls.export.runtime import load_onnx  # the onnx extra, imported only when asked for
+            from vidcls.models.onnx import load_onnx  # the onnx extra, imported only when asked for
 
             model, spec = load_onnx(model_dir, int8=int8, device=device)
-            return cls(model, spec, "cpu")  # onnxruntime reads NumPy arrays: pixels are normalised on the CPU
+            return cls(model, spec, "cpu", views)  # onnxruntime reads NumPy arrays: pixels are normalised on the CPU
         if backend != "torch":
             raise ConfigError(f"--backend {backend}: choose torch or onnx")
         if int8:
             raise ConfigError("--int8 runs model.int8.onnx of vidcls export --quantize: add --backend onnx")
         model, spec = load_trained(model_dir)
-        return cls(model, spec, device)
+        return cls(model, spec, device, views)
 
     def clips_from_file(self, path: str | Path) -> torch.Tensor:
-        """uint8 (N, T, C, H, W): the evaluation clips of a video file."""
+        """uint8 (N, T, C, H, W): the views of a video file."""
         return self.reader.from_file(path)
 
     def clips_from_frames(self, frames) -> torch.Tensor:
@@ -137,11 +95,12 @@ class Predictor:
         return class_logits(self.model(**batch).logits).float().cpu()
 
     def scores(self, clips: torch.Tensor) -> torch.Tensor:
-        """Class probabilities averaged over the clips of one video: (K,)."""
-        return self.logits(clips).softmax(-1).mean(0)
+        """Class scores (K,) of one video from its views (N, T, C, H, W): ``data.clips.mean_scores``."""
+        return torch.from_numpy(mean_scores(self.logits(clips))).float()
 
-    def top_k(self, scores: torch.Tensor, top_k: int = 5) -> list[dict]:
-        values, ids = scores.topk(min(top_k, len(scores)))
+    def top_k(self, scores, top_k: int = 5) -> list[dict]:
+        """The ``top_k`` best labels of a video's class scores (K,), a tensor or NumPy array, best first."""
+        values, ids = torch.as_tensor(scores).topk(min(top_k, len(scores)))
         return [{"label": self.id2label[int(i)], "score": float(v)} for v, i in zip(values, ids, strict=True)]
 
     def predict(self, path: str | Path, top_k: int = 5) -> list[dict]:

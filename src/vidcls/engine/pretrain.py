@@ -14,7 +14,7 @@ from pathlib import Path
 
 from transformers import Trainer, TrainingArguments, set_seed
 
-from vidcls.config import ClipSpec
+from vidcls.config import Augmentation, ClipSpec
 from vidcls.data.cache import FrameCache
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.unlabelled import pretraining_videos, split_folder_list
@@ -105,8 +105,6 @@ def pretrain(
         model_args.model_name_or_path,
         num_frames=data_args.num_frames,
         sample_rate=data_args.sample_rate,
-        eval_clips=data_args.eval_clips,
-        hflip=data_args.hflip,
     )
     tube_mask(model.config, 1, model_args.mask_ratio)  # a ratio that hides none or all: say so now
     logger.info(
@@ -122,7 +120,7 @@ def pretrain(
         splits={"pretrain": videos.records},
         labels=[],
         model={k: v for k, v in asdict(model_args).items() if k != "mask_ratio"},
-        clip=spec,
+        clip={**asdict(spec), "hflip": data_args.hflip},
         recipe=Masking(model_args.mask_ratio),
         training_args=training_args,
     )
@@ -179,7 +177,14 @@ def build_pretraining_set(records, spec: ClipSpec, data_args: PretrainDataArgume
     failure_log = output_dir / SKIPPED_LOG
     failure_log.unlink(missing_ok=True)
     dataset = ClipDataset(
-        records, spec, train=True, cache=cache, failure_log=failure_log, decoder=data_args.decoder, verify=True
+        records,
+        spec,
+        train=True,
+        augmentation=Augmentation(hflip=data_args.hflip),
+        cache=cache,
+        failure_log=failure_log,
+        decoder=data_args.decoder,
+        verify=True,
     )
     if not len(dataset):
         raise DatasetError("no readable video to pretrain on; see the warnings above")

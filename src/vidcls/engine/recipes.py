@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
+from vidcls.config import Augmentation
 from vidcls.engine.arguments import OFF, PRESETS, RecipeArguments, parse_rand_augment
 from vidcls.errors import ConfigError
 from vidcls.models.factory import head_parameter_names
@@ -63,6 +64,10 @@ class Recipe:
             if not ok:
                 value = getattr(self, name.removesuffix("_factor"))  # label_smoothing: the Trainer's flag name
                 raise ConfigError(f"--{name} must be {rule}, got {value!r}")
+
+    def augmentation(self, hflip: bool = True) -> Augmentation:
+        """The clip augmentation of this recipe, with the random flip unless labels depend on direction."""
+        return Augmentation(hflip=hflip, rand_augment=self.rand_augment, random_erasing=self.random_erasing)
 
     @property
     def soft_targets(self) -> bool:

@@ -50,14 +50,16 @@ def files_digest(records: list[VideoRecord]) -> str:
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
 
 
-def run_settings(*, splits: dict[str, list[VideoRecord]], labels: list[str], model: dict, clip, recipe, training_args):
+def run_settings(
+    *, splits: dict[str, list[VideoRecord]], labels: list[str], model: dict, clip: dict, recipe, training_args
+):
     """The settings that decide what a run trains: compared key by key when a rerun would resume it."""
     training = {k: v for k, v in training_args.to_dict().items() if k not in NOT_RESULT}
     return {
         "labels": list(labels),
         **{f"data.{split}": files_digest(records) for split, records in splits.items()},
         **{f"model.{k}": v for k, v in model.items()},
-        **{f"clip.{k}": v for k, v in asdict(clip).items()},
+        **{f"clip.{k}": v for k, v in clip.items()},
         **{f"recipe.{k}": v for k, v in asdict(recipe).items()},
         **{f"trainer.{k}": v for k, v in training.items()},
     }

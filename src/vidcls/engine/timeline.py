@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from vidcls.config import ClipSpec
+from vidcls.data.clips import video_scores
 from vidcls.data.decode import FrameSize, VideoInfo, probe, stream_frames
 from vidcls.data.sampling import uniform_clips
 from vidcls.errors import ConfigError
@@ -176,21 +177,24 @@ def predict_timeline(
     window_s, stride_s = timeline_steps(info, predictor.spec, window_s, stride_s)
     windows = plan_windows(info, predictor.spec, window_s, stride_s, max_windows=max_windows)
 
-    def scored(clips: list[torch.Tensor]) -> torch.Tensor:
+    def scored(views: list[torch.Tensor]) -> torch.Tensor:
         if should_stop():
             raise CancelledError
-        return predictor.logits(torch.stack(clips)).softmax(-1)
+        return predictor.logits(torch.stack(views))
 
-    probs = []
+    logits, owners = [], []  # each view's logits and its window
     batch: list[torch.Tensor] = []
-    for frames in window_clips(path, info, windows, predictor.reader.decode_size, should_stop):
-        batch.append(predictor.reader.to_clips(frames[None])[0])  # (T, H, W, 3) -> (T, C, H, W)
-        if len(batch) == batch_size:
-            probs.append(scored(batch))
+    for window, frames in enumerate(window_clips(path, info, windows, predictor.reader.decode_size, should_stop)):
+        views = predictor.reader.to_views(frames[None])  # (T, H, W, 3) -> (crops, T, C, H, W)
+        batch.extend(views)
+        owners += [window] * len(views)
+        if len(batch) >= batch_size:
+            logits.append(scored(batch))
             batch = []
     if batch:
-        probs.append(scored(batch))
-    top_scores, top_ids = torch.cat(probs).max(-1)
+        logits.append(scored(batch))
+    _, scores = video_scores(torch.cat(logits), owners)  # a window's crops are averaged as a video's views are
+    top_scores, top_ids = torch.from_numpy(scores).max(-1)
     labels = [predictor.id2label[int(i)] for i in top_ids]
     scores = top_scores.tolist()
     return {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from transformers import TrainingArguments, set_seed
 
-from vidcls.config import ClipSpec
+from vidcls.config import Augmentation, ClipSpec, EvalViews
 from vidcls.data.cache import FrameCache
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.discovery import check_duplicate_files
@@ -106,10 +106,6 @@ def train(
         model_args.model_name_or_path,
         num_frames=data_args.num_frames,
         sample_rate=data_args.sample_rate,
-        eval_clips=data_args.eval_clips,
-        hflip=data_args.hflip,
-        rand_augment=recipe.rand_augment,
-        random_erasing=recipe.random_erasing or None,
     )
     family = family_of(model.config)
     settings = run_settings(
@@ -117,7 +113,7 @@ def train(
         labels=labels.names,
         # The probe's settings only when set, so that runs recorded before they existed still resume.
         model={k: v for k, v in asdict(model_args).items() if k in MODEL_SETTINGS or v not in (None, False)},
-        clip=spec,
+        clip={**asdict(spec), "hflip": data_args.hflip, "eval_clips": data_args.eval_clips},
         recipe=recipe,
         training_args=training_args,
     )
@@ -127,7 +123,9 @@ def train(
         write_records(output_dir, settings, data_args.data_dir, layout, dataset.splits, data_args.train_split)
     if data_args.strict:
         check_strictly(dataset.splits, dataset.labels, spec, data_args, training_args)
-    train_set, eval_set = build_datasets(train_records, eval_records, spec, data_args, output_dir)
+    train_set, eval_set = build_datasets(
+        train_records, eval_records, spec, recipe.augmentation(data_args.hflip), data_args, output_dir
+    )
 
     training_args.label_names = ["labels", "video_index"]
     trainer = VideoTrainer(
@@ -187,6 +185,7 @@ def check_strictly(splits, labels, spec: ClipSpec, data_args: DataArguments, tra
         num_workers=training_args.dataloader_num_workers,
         progress=training_args.process_index == 0,
         allow_duplicates=data_args.allow_duplicates,
+        eval_clips=data_args.eval_clips,
     )
     for warning in report.warnings:
         logger.warning("%s", warning)
@@ -197,7 +196,9 @@ def check_strictly(splits, labels, spec: ClipSpec, data_args: DataArguments, tra
         )
 
 
-def build_datasets(train_records, eval_records, spec: ClipSpec, data_args: DataArguments, output_dir: Path):
+def build_datasets(
+    train_records, eval_records, spec: ClipSpec, augmentation: Augmentation, data_args: DataArguments, output_dir: Path
+):
     """Training and validation datasets; unreadable videos are set aside, or fail the run with --strict."""
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9)) if data_args.cache_dir else None
@@ -206,8 +207,8 @@ def build_datasets(train_records, eval_records, spec: ClipSpec, data_args: DataA
     # Each video is also decoded at its last frame, so that files cut short are skipped (and listed) from the
     # start rather than trained on up to where they break; --strict already decoded every clip.
     options = {"cache": cache, "failure_log": failure_log, "decoder": data_args.decoder, "verify": not data_args.strict}
-    train_set = ClipDataset(train_records, spec, train=True, **options)
-    eval_set = ClipDataset(eval_records, spec, train=False, **options)
+    train_set = ClipDataset(train_records, spec, train=True, augmentation=augmentation, **options)
+    eval_set = ClipDataset(eval_records, spec, train=False, views=EvalViews(data_args.eval_clips), **options)
     unreadable = train_set.skipped + eval_set.skipped
     if unreadable and data_args.strict:
         listed = "; ".join(s.reason for s in unreadable)

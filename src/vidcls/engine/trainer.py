@@ -26,7 +26,7 @@ class VideoTrainer(Trainer):
     ``label_names`` is ("labels", "video_index"), so evaluation hands (labels, video_index) to
     ``compute_metrics``, which averages clip scores per video; the model never sees ``video_index``.
 
-    ``recipe`` (default: the guide's) adds, on the device, RandAugment and random erasing (from ``clip_spec``)
+    ``recipe`` (default: the guide's) adds, on the device, RandAugment and random erasing (``Recipe.augmentation``)
     and MixUp/CutMix with label smoothing and a soft-target loss to training batches; layer-wise LR decay to the
     optimizer; repeated augmentation to the sampler.
     """
@@ -53,7 +53,7 @@ class VideoTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.clip_spec = clip_spec
         self.input_name = input_name
-        self.augment = build_clip_augment(clip_spec)
+        self.augment = build_clip_augment(self.recipe.augmentation(), clip_spec.mean)
         self.mixer = None
         if self.recipe.soft_targets:
             self.mixer = BatchMixer(

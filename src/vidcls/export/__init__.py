@@ -7,33 +7,11 @@ model's ``config.json`` (label map), ``vidcls.json`` (clip settings) and ``expor
 
 from __future__ import annotations
 
-import importlib
 import logging
 from contextlib import contextmanager
 
-from vidcls.errors import MissingDependency
-
-EXPORT_SUBDIR = "onnx"  # the default export folder, inside the model folder
-ONNX_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
 REPORT_FILE = "export_report.json"
 DEFAULT_OPSET = 18  # run by onnxruntime >= 1.14 and most other runtimes
-
-
-def reason(err: Exception, limit: int = 300) -> str:
-    """An exception's message on one line, cut to ``limit`` characters: exporter errors run to pages."""
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def require(module: str):
-    """Import a module of the ``onnx`` extra, or say how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise MissingDependency(
-            f"ONNX export and --backend onnx need {module} ({err}); pip install 'vidcls[onnx]'"
-        ) from err
 
 
 @contextmanager

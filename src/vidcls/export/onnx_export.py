@@ -18,10 +18,11 @@ import torch
 
 from vidcls.config import CLIP_SPEC_FILE
 from vidcls.errors import ConfigError
-from vidcls.export import DEFAULT_OPSET, INT8_FILE, ONNX_FILE, REPORT_FILE, quiet_info, reason, require
+from vidcls.export import DEFAULT_OPSET, REPORT_FILE, quiet_info
 from vidcls.export.verify import verify
 from vidcls.models.factory import load_trained
 from vidcls.models.families import class_logits, family_of
+from vidcls.models.onnx import INT8_FILE, ONNX_FILE, reason, require
 
 MIN_OPSET = 18  # the oldest opset the dynamo exporter writes
 # Files an export folder may hold; a new export replaces them all, so no stale int8 model outlives its source.

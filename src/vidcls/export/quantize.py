@@ -9,13 +9,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import torch
-
-from vidcls.data.discovery import scan_split
+from vidcls.data.discovery import VideoRecord, scan_split
+from vidcls.engine.evaluate import evaluate_records
 from vidcls.engine.predict import Predictor
-from vidcls.engine.predict_batch import VideoInputs
-from vidcls.errors import ConfigError, DatasetError
-from vidcls.export import INT8_FILE, ONNX_FILE, quiet_info, reason, require
+from vidcls.errors import ConfigError
+from vidcls.export import quiet_info
+from vidcls.models.onnx import INT8_FILE, ONNX_FILE, reason, require
 
 
 def quantize_int8(export_dir: str | Path) -> Path:
@@ -50,8 +49,8 @@ def quantize_int8(export_dir: str | Path) -> Path:
 def int8_accuracy(model_dir: str | Path, export_dir: str | Path, eval_dir: str | Path, *, num_workers: int = 2) -> dict:
     """Per-video top-1 accuracy of the PyTorch model and of its int8 export on ``eval_dir/<Class>/<video>``.
 
-    Each video is decoded once and scored by both, as ``vidcls predict`` scores it (clip probabilities averaged).
-    Videos that cannot be decoded are counted as skipped.
+    Both are ``evaluate_records`` of the same videos, one with each predictor, so the figures are those
+    ``vidcls evaluate`` would give; videos that cannot be decoded are counted as skipped.
     """
     eval_dir = Path(eval_dir)
     if not eval_dir.is_dir():
@@ -68,27 +67,21 @@ def int8_accuracy(model_dir: str | Path, export_dir: str | Path, eval_dir: str |
             f"--eval_data {eval_dir}: class folders {', '.join(unknown[:5])} are not labels of the model "
             f"({', '.join(sorted(label2id)[:10])}); pass a split of the dataset it was trained on"
         )
-    videos = [(str(path), label2id[name]) for name, paths in classes.items() for path in paths]
-    inputs = VideoInputs([path for path, _ in videos], sides["torch"].reader)
-    loader = torch.utils.data.DataLoader(inputs, batch_size=None, num_workers=num_workers)  # one video per item
-    correct, agree, scored = {"torch": 0, "int8": 0}, 0, 0
-    for item in loader:
-        if "error" in item:
-            continue
-        top = {name: int(side.scores(item["clips"]).argmax()) for name, side in sides.items()}
-        label = videos[item["index"]][1]
-        correct = {name: correct[name] + (top[name] == label) for name in correct}
-        agree += top["torch"] == top["int8"]
-        scored += 1
-    if not scored:
-        raise DatasetError(f"--eval_data {eval_dir}: none of its {len(videos)} videos could be decoded")
-    accuracy = {name: count / scored for name, count in correct.items()}
+    records = [VideoRecord(Path(path), label2id[name], "") for name, paths in classes.items() for path in paths]
+    reports = {
+        name: evaluate_records(predictor, records, output_file=None, num_workers=num_workers)
+        for name, predictor in sides.items()
+    }
+    # Both skip the same undecodable videos, so their per-video rows line up.
+    labels = {name: [row["predicted_label"] for row in report["predictions"]] for name, report in reports.items()}
+    agree = sum(a == b for a, b in zip(labels["torch"], labels["int8"], strict=True))
+    torch_accuracy, int8_accuracy = reports["torch"]["accuracy"], reports["int8"]["accuracy"]
     return {
         "eval_data": str(eval_dir),
-        "videos": scored,
-        "skipped": len(videos) - scored,
-        "torch_accuracy": accuracy["torch"],
-        "int8_accuracy": accuracy["int8"],
-        "accuracy_change": accuracy["int8"] - accuracy["torch"],
-        "top1_agreement": agree / scored,  # share of videos whose label int8 leaves unchanged
+        "videos": reports["int8"]["num_videos"],
+        "skipped": reports["int8"]["num_skipped_videos"],
+        "torch_accuracy": torch_accuracy,
+        "int8_accuracy": int8_accuracy,
+        "accuracy_change": int8_accuracy - torch_accuracy,
+        "top1_agreement": agree / len(labels["int8"]),  # share of videos whose label int8 leaves unchanged
     }

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from vidcls.config import ClipSpec
+from vidcls.data.clips import ClipReader
 from vidcls.data.synthetic import drifting_frames, random_texture, write_video
-from vidcls.engine.predict import ClipReader, Predictor
+from vidcls.engine.predict import Predictor
 from vidcls.errors import ConfigError
-from vidcls.export.runtime import OnnxClassifier
+from vidcls.models.onnx import OnnxClassifier
 
 TOLERANCE = 1e-4  # largest |logit difference| to PyTorch an export may have
 GENERATED = "generated"  # what the report names when no --verify_video was given

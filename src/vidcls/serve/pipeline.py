@@ -23,6 +23,7 @@ import anyio
 import numpy as np
 from fastapi import HTTPException
 
+from vidcls.data.clips import mean_scores
 from vidcls.data.decode import probe
 from vidcls.engine.timeline import check_windows, predict_timeline, timeline_steps
 from vidcls.errors import ConfigError, DecodeError
@@ -218,7 +219,7 @@ class Pipeline:
                 clips = predictor.clips_from_file(video.path)
             if stop():
                 return None
-            scores = self._model(ticket, clips).softmax(-1).mean(0)  # (N, K) -> (K,): mean over clips
+            scores = mean_scores(self._model(ticket, clips))  # (N, K) logits -> (K,) scores
             result = {
                 "video": video.name,
                 "duration": round(info.duration, 3),

@@ -1,21 +1,42 @@
-"""onnxruntime in place of the PyTorch model: what ``Predictor`` runs for ``--backend onnx``.
+"""An exported model run by onnxruntime, loaded beside the PyTorch one (``factory.load_trained``): what
+``Predictor`` runs for ``--backend onnx``.
 
 Loading reads ``config.json`` and ``vidcls.json`` of an export folder and opens the ONNX file; no torch model is
-built, so a server starts in the time it takes onnxruntime to load the graph.
+built, so a server starts in the time it takes onnxruntime to load the graph. onnx, onnxscript and onnxruntime are
+the ``vidcls[onnx]`` extra, imported only when used.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 
 from vidcls.config import ClipSpec
-from vidcls.errors import ConfigError
-from vidcls.export import EXPORT_SUBDIR, INT8_FILE, ONNX_FILE, reason, require
+from vidcls.errors import ConfigError, MissingDependency
 from vidcls.models.families import family_of
+
+EXPORT_SUBDIR = "onnx"  # the default export folder, inside the model folder
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+
+
+def reason(err: Exception, limit: int = 300) -> str:
+    """An exception's message on one line, cut to ``limit`` characters: exporter errors run to pages."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def require(module: str):
+    """Import a module of the ``onnx`` extra, or say how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise MissingDependency(
+            f"ONNX export and --backend onnx need {module} ({err}); pip install 'vidcls[onnx]'"
+        ) from err
 
 
 class OnnxClassifier:
@@ -26,7 +47,9 @@ class OnnxClassifier:
     default of ``vidcls export``) is run one clip at a time.
     """
 
-    def __init__(self, onnx_path: str | Path, config, *, device: str | torch.device = "cpu", threads: int = 0):
+    def __init__(self, onnx_path: str | Path, config, *, device: str = "cpu", threads: int = 0):
+        import torch  # here, not at the top: the CLI reads this module's file names for its help, without torch
+
         ort = require("onnxruntime")
         options = ort.SessionOptions()
         # torch's own thread count unless told otherwise, so both backends use the same cores.
@@ -54,6 +77,8 @@ class OnnxClassifier:
         return self
 
     def __call__(self, **inputs) -> SimpleNamespace:
+        import torch
+
         pixels = inputs[self.input_name].detach().cpu().numpy()  # (B, T, C, H, W) float32, normalised
         step = self.fixed_batch or len(pixels)
         logits = [

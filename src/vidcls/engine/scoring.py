@@ -1,0 +1,151 @@
+"""The scores of many videos in one process: views decoded in worker processes, batched model calls.
+
+Each DataLoader item is one video's views (or the reason it could not be read), so a bad file becomes an error
+and the rest go on. Views of consecutive videos share model calls of ``batch_size`` views; videos come out in
+input order, each with the logits of its views. Prediction turns them into labels, evaluation into metrics;
+``engine/ray_engine.py`` is the same on a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vidcls.data.clips import ClipReader
+from vidcls.data.discovery import VideoRecord
+from vidcls.errors import ConfigError, DecodeError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoredVideo:
+    """One video's outcome: the logits of its views, or why it has none."""
+
+    index: int  # its position in the input
+    video: str  # its path
+    logits: np.ndarray | None = None  # float32 (N, K), one row per view
+    error: str | None = None  # why it was not scored
+    problem: str | None = None  # scored from only some of its clips: why the others were not
+
+
+class VideoViews(torch.utils.data.Dataset):
+    """One item per video: ``{"index", "video", "views": uint8 (N, T, C, H, W), "problem"}`` or
+    ``{"index", "video", "error"}``.
+
+    ``videos`` are paths or ``VideoRecord`` (a record may cover a segment). With ``partial`` a file cut short is
+    scored from the clips that decode (evaluation); without, any failing clip makes the video an error (prediction).
+    """
+
+    def __init__(self, videos: list[str | VideoRecord], reader: ClipReader, *, partial: bool = False):
+        self.videos = videos
+        self.reader = reader
+        self.partial = partial
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> dict:
+        video = self.videos[index]
+        path, start, end = (
+            (video.path, video.start, video.end) if isinstance(video, VideoRecord) else (video, None, None)
+        )
+        item = {"index": index, "video": str(path)}
+        try:
+            if self.partial:
+                item["views"], item["problem"] = self.reader.readable_views(path, start=start, end=end)
+            else:
+                item["views"], item["problem"] = self.reader.from_file(path, start=start, end=end), None
+        except DecodeError as err:
+            logger.warning("cannot score %s", err)
+            item["error"] = str(err)
+        return item
+
+
+def model_threads(device: torch.device, num_workers: int) -> int:
+    """Threads for model calls on a CPU: the cores the decoding workers leave free.
+
+    More threads than free cores make OpenMP threads spin-wait against the workers: with 2 workers on 2 cores,
+    2 model threads made a whole run 25% slower than 1 (benchmarks/predict.py).
+    """
+    if device.type != "cpu" or num_workers == 0:
+        return torch.get_num_threads()
+    return max(1, min(torch.get_num_threads(), len(os.sched_getaffinity(0)) - num_workers))
+
+
+def keep_apart(items: list[dict]) -> list[dict]:
+    """The DataLoader's collate: each video's views stay apart; they are batched across videos at model time."""
+    return items
+
+
+def score_videos(
+    predictor,
+    videos: list[str | VideoRecord],
+    *,
+    batch_size: int = 16,
+    num_workers: int = 2,
+    partial: bool = False,
+    progress: str | None = None,
+) -> Iterator[ScoredVideo]:
+    """Score every video with ``predictor`` (``engine.predict.Predictor``); yield them in input order.
+
+    ``batch_size`` counts views per model call; ``progress`` is the progress bar's label (None: no bar).
+    """
+    if batch_size < 1 or num_workers < 0:
+        raise ConfigError(f"--batch_size must be >= 1 and --num_workers >= 0, got {batch_size} and {num_workers}")
+    views_per_video = predictor.reader.views.clips * predictor.reader.views.crops
+    loader = torch.utils.data.DataLoader(
+        VideoViews(videos, predictor.reader, partial=partial),
+        batch_size=max(1, batch_size // views_per_video),  # about one model call of videos per item
+        num_workers=num_workers,
+        collate_fn=keep_apart,
+    )
+    threads = model_threads(predictor.device, num_workers)
+    pending: deque[dict] = deque()  # videos not yet out, in input order, each with its views' logits so far
+    views: list[torch.Tensor] = []  # (T, C, H, W) views waiting for a model call ...
+    owners: list[dict] = []  # ... and the pending video each belongs to
+
+    def call_model(count: int) -> None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)  # set and restored around each call: the caller's setting is left alone
+        try:
+            logits = predictor.logits(torch.stack(views[:count])).numpy()  # (count, T, C, H, W) -> (count, K)
+        finally:
+            torch.set_num_threads(previous)
+        for owner, row in zip(owners[:count], logits, strict=True):
+            owner["logits"].append(row)
+        del views[:count], owners[:count]
+
+    def finished() -> Iterator[ScoredVideo]:
+        while pending and ("error" in pending[0] or len(pending[0]["logits"]) == pending[0]["count"]):
+            item = pending.popleft()
+            if "error" in item:
+                yield ScoredVideo(item["index"], item["video"], error=item["error"])
+            else:
+                yield ScoredVideo(item["index"], item["video"], np.stack(item["logits"]), problem=item["problem"])
+
+    with tqdm(total=len(videos), unit="video", desc=progress, disable=progress is None) as bar:
+        for items in loader:
+            for item in items:
+                pending.append(item)
+                if "error" not in item:
+                    item.update(logits=[], count=len(item["views"]))
+                    views.extend(item.pop("views"))
+                    owners.extend([item] * item["count"])
+            while len(views) >= batch_size:
+                call_model(batch_size)
+            for scored in finished():
+                bar.update()
+                yield scored
+        if views:
+            call_model(len(views))
+        for scored in finished():
+            bar.update()
+            yield scored
