@@ -1,18 +1,26 @@
-"""Shared fixtures: tiny generated videos and tiny model configs. Nothing here touches the network."""
+"""Shared fixtures: tiny generated videos and tiny model configs. Nothing here touches the network.
+
+Test modules share helpers only through these fixtures, never by importing conftest or one another; a helper a
+module needs is a fixture returning it (``write_numbered_video``, ``save_micro_model``, ``running_server``...).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import socket
 import struct
 import threading
+import time
 import wave
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from transformers import VideoMAEConfig
+import torch
+from transformers import TimesformerConfig, VideoMAEConfig, VideoPrismVisionConfig, VivitConfig, VJEPA2Config
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -32,8 +40,38 @@ def shared_videos() -> Path:
     return SHARED_VIDEOS
 
 
-# Marks a test (or, as pytestmark, a module) that reads the shared videos.
-needs_shared_videos = pytest.mark.usefixtures("shared_videos")
+# A test (or, as pytestmark, a module) that reads the shared videos without asking for the fixtures below says
+# so with @pytest.mark.usefixtures("shared_videos").
+
+
+@pytest.fixture(scope="session")
+def real_videos(shared_videos) -> list[Path]:
+    """Every real video (codecs, rotation, 10-bit, full range, no frame count...), sorted."""
+    return REAL_VIDEOS
+
+
+@pytest.fixture(scope="session")
+def bad_videos(shared_videos) -> list[Path]:
+    """Every broken or unsupported file of the shared videos, sorted."""
+    return BAD_VIDEOS
+
+
+@pytest.fixture(scope="session")
+def real_dir(shared_videos) -> Path:
+    """The folder of the real videos, to pick one by name."""
+    return shared_videos / "real"
+
+
+# A test asking for one of these runs once per file. Without the shared videos there is no file: pytest skips
+# it ("got empty parameter set"), and shared_videos fails the tests that ask for it.
+@pytest.fixture(params=REAL_VIDEOS, ids=lambda path: path.name)
+def real_video(request, shared_videos) -> Path:
+    return request.param
+
+
+@pytest.fixture(params=BAD_VIDEOS, ids=lambda path: path.name)
+def bad_video(request, shared_videos) -> Path:
+    return request.param
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +84,7 @@ def torchcodec_loads() -> None:
         pytest.fail(f"torchcodec cannot load ({torchcodec_problem()}): run `make test`, which installs FFmpeg")
 
 
-def write_numbered_video(path: Path, num_frames: int, fps: int = 25, size=(64, 48), codec="mpeg4") -> Path:
+def _write_numbered_video(path: Path, num_frames: int, fps: int = 25, size=(64, 48), codec="mpeg4") -> Path:
     """A video whose frame i is flat red 8*(i % 32) and green 8*(i // 32), to check which frames were decoded.
 
     Steps of 8 survive lossy coding; up to 1024 frames are told apart.
@@ -63,8 +101,8 @@ def write_numbered_video(path: Path, num_frames: int, fps: int = 25, size=(64, 4
     return path
 
 
-def frame_numbers(frames: np.ndarray) -> list[int]:
-    """Inverse of write_numbered_video: the frame number each decoded frame shows."""
+def _frame_numbers(frames: np.ndarray) -> list[int]:
+    """Inverse of _write_numbered_video: the frame number each decoded frame shows."""
     return [round(float(f[..., 0].mean()) / 8) + 32 * round(float(f[..., 1].mean()) / 8) for f in frames]
 
 
@@ -94,7 +132,54 @@ def micro_config(tmp_path_factory) -> Path:
     return path
 
 
-def write_still(path: Path, image_format: str = "PNG") -> Path:
+MICRO_LABELS = {"left": 0, "right": 1, "up": 2}
+
+
+@pytest.fixture(scope="session")
+def save_micro_model(micro_config):
+    """``save_micro_model(output_dir, sample_rate=2)``: an untrained micro VideoMAE with labels left, right and up,
+    saved as vidcls train saves it (weights, video processor, vidcls.json); returns ``output_dir``."""
+    from vidcls.models.factory import create_model, resolve_clip_spec, save_trained
+
+    def save(output_dir: Path, sample_rate: int = 2) -> Path:
+        torch.manual_seed(0)
+        model = create_model(None, str(micro_config), MICRO_LABELS)
+        return save_trained(model, resolve_clip_spec(model, sample_rate=sample_rate), output_dir)
+
+    return save
+
+
+SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+TINY_CONFIGS = {
+    "videomae": VideoMAEConfig(
+        image_size=16, patch_size=8, num_frames=4, tubelet_size=2, intermediate_size=64, **SMALL
+    ),
+    "timesformer": TimesformerConfig(image_size=16, patch_size=8, num_frames=4, intermediate_size=64, **SMALL),
+    "vivit": VivitConfig(image_size=16, num_frames=4, tubelet_size=[2, 8, 8], intermediate_size=64, **SMALL),
+    "vjepa2": VJEPA2Config(
+        crop_size=16, frames_per_clip=4, patch_size=8, tubelet_size=2, mlp_ratio=2.0, num_pooler_layers=1,
+        pred_hidden_size=32, pred_num_hidden_layers=1, pred_num_attention_heads=2, **SMALL,
+    ),
+    "videoprism": VideoPrismVisionConfig(
+        image_size=16, num_frames=4, tubelet_size=[1, 8, 8], num_spatial_layers=1, num_temporal_layers=1,
+        num_auxiliary_layers=1, intermediate_size=64, hidden_size=32, num_attention_heads=2,
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_configs() -> dict:
+    """A config of each supported family, 16 px and 4 frames, 2 layers of width 32: model type -> config."""
+    return TINY_CONFIGS
+
+
+@pytest.fixture(scope="module", params=sorted(TINY_CONFIGS))
+def model_type(request) -> str:
+    """A test asking for it runs once per family of ``tiny_configs``; ``parametrize("model_type", ...)`` narrows."""
+    return request.param
+
+
+def _write_still(path: Path, image_format: str = "PNG") -> Path:
     """A single picture (PNG, JPEG, GIF, ...) under whatever name ``path`` has, e.g. a PNG renamed .mp4."""
     from PIL import Image
 
@@ -103,7 +188,7 @@ def write_still(path: Path, image_format: str = "PNG") -> Path:
     return path
 
 
-def write_audio_only(path: Path, cover_art: bool = False) -> Path:
+def _write_audio_only(path: Path, cover_art: bool = False) -> Path:
     """An MP4 with one AAC stream (one second of a tone) and, with ``cover_art``, a PNG cover picture."""
     with av.open(str(path), "w", format="mp4") as container:
         audio = container.add_stream("aac", rate=8000)
@@ -123,7 +208,7 @@ def write_audio_only(path: Path, cover_art: bool = False) -> Path:
     return path
 
 
-def write_latin1_wav(path: Path) -> Path:
+def _write_latin1_wav(path: Path) -> Path:
     """A WAV file whose title tag is Latin-1, not UTF-8 (as old tools write them)."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as sound:
@@ -160,3 +245,81 @@ def fifo(tmp_path):
     yield path
     done.set()
     watchdog.join()
+
+
+@pytest.fixture(scope="session")
+def write_numbered_video():
+    """``write_numbered_video(path, num_frames, fps=25, size=(64, 48))``: frame i shows i (see frame_numbers)."""
+    return _write_numbered_video
+
+
+@pytest.fixture(scope="session")
+def frame_numbers():
+    """``frame_numbers(frames)``: the number each frame of a numbered video shows."""
+    return _frame_numbers
+
+
+@pytest.fixture(scope="session")
+def write_still():
+    """``write_still(path, image_format="PNG")``: one picture under a video's name."""
+    return _write_still
+
+
+@pytest.fixture(scope="session")
+def write_audio_only():
+    """``write_audio_only(path, cover_art=False)``: an MP4 with sound and no video."""
+    return _write_audio_only
+
+
+@pytest.fixture(scope="session")
+def write_latin1_wav():
+    """``write_latin1_wav(path)``: a WAV file with a Latin-1 title tag."""
+    return _write_latin1_wav
+
+
+def _wait_until(condition, what: str, timeout: float = 30.0) -> None:
+    """Poll for a state another thread reaches; fails naming what never happened."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="session")
+def wait_until():
+    """``wait_until(condition, what, timeout=30.0)``: poll for what another thread does."""
+    return _wait_until
+
+
+@pytest.fixture(scope="session")
+def running_server():
+    """``with running_server(app) as url``: the app served by uvicorn on a free loopback port in a background
+    thread, stopped on leaving."""
+    import httpx
+    import uvicorn
+
+    @contextlib.contextmanager
+    def serve(app):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))  # port 0: the system picks a free one, and it stays ours
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{url}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            _wait_until(healthy, "uvicorn to answer /health")
+            yield url
+        finally:
+            server.should_exit = True
+            thread.join(timeout=15)
+            sock.close()
+
+    return serve

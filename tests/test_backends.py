@@ -5,7 +5,6 @@ import av
 import numpy as np
 import pytest
 
-from conftest import REAL_VIDEOS, frame_numbers, write_numbered_video
 from vidcls.data import backends
 from vidcls.data.backends import get_reader, read_frames_torchcodec
 from vidcls.data.decode import probe, read_frames
@@ -13,18 +12,17 @@ from vidcls.errors import ConfigError
 
 
 @pytest.mark.usefixtures("torchcodec_loads")
-def test_torchcodec_picks_the_same_frames(tmp_path):
+def test_torchcodec_picks_the_same_frames(write_numbered_video, frame_numbers, tmp_path):
     path = write_numbered_video(tmp_path / "numbered.avi", num_frames=60)
     for indices in ([0, 1, 2, 3], [40, 44, 48, 52], [59, 10, 10, 30], [50, 58, 70]):
         assert frame_numbers(read_frames_torchcodec(path, indices)) == frame_numbers(read_frames(path, indices))
 
 
 @pytest.mark.usefixtures("torchcodec_loads")
-@pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)
-def test_torchcodec_matches_pyav_on_real_videos(path):
-    info = probe(path)
+def test_torchcodec_matches_pyav_on_real_videos(real_video):
+    info = probe(real_video)
     indices = np.arange(8) * 2 + max(0, info.num_frames - 20)
-    ours, theirs = read_frames(path, indices, info), read_frames_torchcodec(path, indices, info)
+    ours, theirs = read_frames(real_video, indices, info), read_frames_torchcodec(real_video, indices, info)
     assert ours.shape == theirs.shape  # rotation applied by both
     # Identical at full size but for 10-bit dithering.
     assert np.abs(ours.astype(int) - theirs.astype(int)).mean() < 3
@@ -42,7 +40,7 @@ def test_unknown_backend():
         get_reader("decord")
 
 
-def test_variable_frame_rate_is_sampled_by_presentation_time(tmp_path):
+def test_variable_frame_rate_is_sampled_by_presentation_time(frame_numbers, tmp_path):
     """Frames at irregular times: each request gets the frame shown nearest its time (index / average fps)."""
     path = tmp_path / "vfr.mkv"
     times_ms = [0, 40, 80, 120, 300, 340, 380, 420, 800, 840, 880, 920, 960, 1000]
@@ -53,7 +51,7 @@ def test_variable_frame_rate_is_sampled_by_presentation_time(tmp_path):
         stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)  # millisecond timestamps
         for i, t in enumerate(times_ms):
             pixels = np.zeros((48, 64, 3), np.uint8)
-            pixels[..., 0] = 8 * i  # as conftest.write_numbered_video does
+            pixels[..., 0] = 8 * i  # as the write_numbered_video fixture does
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts, frame.time_base = t, stream.time_base
             container.mux(stream.encode(frame))
@@ -67,8 +65,8 @@ def test_variable_frame_rate_is_sampled_by_presentation_time(tmp_path):
 
 @pytest.mark.usefixtures("torchcodec_loads")
 @pytest.mark.parametrize("size", [120, (224, 224)], ids=["short-side", "square"])
-def test_torchcodec_scales_to_the_same_size(size):
-    path = REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi"
+def test_torchcodec_scales_to_the_same_size(real_dir, size):
+    path = real_dir / "v_ApplyEyeMakeup_g01_c01.avi"
     info = probe(path)
     ours, theirs = read_frames(path, [5, 9], info, size=size), read_frames_torchcodec(path, [5, 9], info, size=size)
     assert ours.shape == theirs.shape

@@ -5,29 +5,28 @@ import shutil
 
 import pytest
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, needs_shared_videos
 from vidcls.cli import main
 
-pytestmark = needs_shared_videos
+pytestmark = pytest.mark.usefixtures("shared_videos")
 
 # Files that open but break further on: only decoding where clips are taken finds them.
 OPEN_BUT_BROKEN = ("bad_corrupted.mp4", "bad_truncated.avi")
 
 
 @pytest.fixture(scope="module")
-def dataset_with_bad_files(tmp_path_factory, motion_data):
+def dataset_with_bad_files(tmp_path_factory, motion_data, real_dir, bad_videos):
     """The small motion dataset plus, in train and val, every broken file we know of."""
     root = tmp_path_factory.mktemp("bad") / "data"
     shutil.copytree(motion_data, root)
     for split in ("train", "val"):
         folder = root / split / "DriftEast"
-        for path in BAD_VIDEOS:
+        for path in bad_videos:
             shutil.copy(path, folder / f"bad_{path.name}")
         (folder / "bad_empty.avi").write_bytes(b"")
         (folder / "bad_text.avi").write_text("a text file renamed .avi\n" * 20)
-        real = (REAL_VIDEOS[0].parent / "mmaction2_test.mp4").read_bytes()
+        real = (real_dir / "mmaction2_test.mp4").read_bytes()
         (folder / "bad_truncated.mp4").write_bytes(real[: len(real) // 3])  # its index is lost: it does not open
-        real = (REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi").read_bytes()
+        real = (real_dir / "v_ApplyEyeMakeup_g01_c01.avi").read_bytes()
         (folder / "bad_truncated.avi").write_bytes(real[: len(real) * 3 // 10])  # opens, ends at 30%
     return root
 
@@ -41,11 +40,11 @@ def _train(data_dir, output_dir, *extra):
     )  # fmt: skip
 
 
-def test_training_skips_and_lists_bad_files(dataset_with_bad_files, tmp_path):
+def test_training_skips_and_lists_bad_files(dataset_with_bad_files, bad_videos, tmp_path):
     assert _train(dataset_with_bad_files, tmp_path / "out") == 0
     report = json.loads((tmp_path / "out" / "skipped_videos.json").read_text())
     listed = {entry["path"] for entry in report}
-    bad_names = {f"bad_{p.name}" for p in BAD_VIDEOS} | {"bad_empty.avi", "bad_text.avi", "bad_truncated.mp4"}
+    bad_names = {f"bad_{p.name}" for p in bad_videos} | {"bad_empty.avi", "bad_text.avi", "bad_truncated.mp4"}
     bad_names |= set(OPEN_BUT_BROKEN)  # skipped from the start too, not trained on up to where they break
     for split in ("train", "val"):
         assert {str(dataset_with_bad_files / split / "DriftEast" / n) for n in bad_names} == {

@@ -3,7 +3,6 @@ import os
 import numpy as np
 import pytest
 
-from conftest import frame_numbers, write_numbered_video
 from vidcls.config import ClipSpec, EvalViews
 from vidcls.data.cache import FrameCache, fill_cache
 from vidcls.data.dataset import ClipDataset
@@ -12,11 +11,11 @@ from vidcls.data.discovery import VideoRecord
 
 
 @pytest.fixture
-def video(tmp_path):
+def video(write_numbered_video, tmp_path):
     return write_numbered_video(tmp_path / "v_A_g01_c01.avi", num_frames=50, size=(80, 60))
 
 
-def test_cached_frames_equal_decoded_frames(video, tmp_path):
+def test_cached_frames_equal_decoded_frames(video, frame_numbers, tmp_path):
     cache = FrameCache(tmp_path / "cache")
     info = probe(video)
     cached = cache.get(video, info, 30)
@@ -36,7 +35,7 @@ def test_dataset_clips_are_identical_with_and_without_cache(video, tmp_path):
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
 
 
-def test_entry_is_rebuilt_when_the_source_changes(video, tmp_path):
+def test_entry_is_rebuilt_when_the_source_changes(video, write_numbered_video, tmp_path):
     cache = FrameCache(tmp_path / "cache")
     cache.get(video, probe(video), 30)
     assert cache.load(video, 30) is not None

@@ -5,7 +5,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, write_numbered_video
+import pytest
+
 from vidcls.cli import main
 from vidcls.cli.check import discover_splits
 from vidcls.config import ClipSpec
@@ -16,13 +17,19 @@ SPEC = ClipSpec(num_frames=4, sample_rate=2)  # span 8: every test video is long
 SPEC_FLAGS = ["--num_frames", "4", "--sample_rate", "2", "--eval_clips", "2"]
 
 
-def make_videos(root: Path, layout: dict[str, dict[str, tuple[int, int]]]) -> Path:
-    """layout: {"train/A": {"v_A_g01_c01.avi": (frames, fps)}}. Videos with equal frame counts are identical files."""
-    for folder, videos in layout.items():
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        for name, (frames, fps) in videos.items():
-            write_numbered_video(root / folder / name, frames, fps=fps, size=(32, 24))
-    return root
+@pytest.fixture(scope="session")
+def make_videos(write_numbered_video):
+    """``make_videos(root, layout)``, layout: {"train/A": {"v_A_g01_c01.avi": (frames, fps)}}. Videos with equal
+    frame counts are identical files."""
+
+    def make(root: Path, layout: dict[str, dict[str, tuple[int, int]]]) -> Path:
+        for folder, videos in layout.items():
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            for name, (frames, fps) in videos.items():
+                write_numbered_video(root / folder / name, frames, fps=fps, size=(32, 24))
+        return root
+
+    return make
 
 
 def errors_naming(report, path: Path) -> list[str]:
@@ -44,16 +51,16 @@ def test_clean_dataset_passes_strict(motion_data, tmp_path, capsys):
     assert {(f["num_frames"], f["fps"], f["error"]) for f in report["files"]} == {(25, 25.0, None)}
 
 
-def test_each_bad_file_is_an_error_naming_it(tmp_path):
-    assert BAD_VIDEOS, "the shared bad videos are missing"
+def test_each_bad_file_is_an_error_naming_it(make_videos, real_dir, bad_videos, tmp_path):
+    assert bad_videos, "the shared bad videos are missing"
     good = make_videos(tmp_path, {"A": {"v_A_g01_c01.avi": (20, 25), "v_A_g02_c01.avi": (21, 25)}})
     bad_dir = tmp_path / "B"
     bad_dir.mkdir()
-    for video in BAD_VIDEOS:
+    for video in bad_videos:
         shutil.copy(video, bad_dir)
     (bad_dir / "empty.mp4").touch()
     (bad_dir / "notes.avi").write_text("not a video, only named like one\n")
-    real = (REAL_VIDEOS[0].parent / "mmaction2_test.mp4").read_bytes()
+    real = (real_dir / "mmaction2_test.mp4").read_bytes()
     (bad_dir / "truncated.mp4").write_bytes(real[: len(real) * 3 // 10])
     bad = sorted(bad_dir.iterdir())
     records = [VideoRecord(p, 0, group_of(p)) for p in sorted(good.glob("A/*"))] + [
@@ -71,7 +78,7 @@ def test_each_bad_file_is_an_error_naming_it(tmp_path):
     assert [f.error is None for f in report.files[:2]] == [True, True]
 
 
-def test_group_leakage_and_copies_across_splits_are_errors(tmp_path):
+def test_group_leakage_and_copies_across_splits_are_errors(make_videos, tmp_path):
     root = make_videos(
         tmp_path,
         {
@@ -96,7 +103,7 @@ def test_group_leakage_and_copies_across_splits_are_errors(tmp_path):
     assert str(root / "train/A/v_A_g02_c01.avi") in within and str(root / "train/A/again.avi") in within
 
 
-def test_imbalance_short_videos_and_frame_rates_are_warnings(tmp_path, capsys):
+def test_imbalance_short_videos_and_frame_rates_are_warnings(make_videos, tmp_path, capsys):
     short = {f"short{n}.avi": (n, 25) for n in range(9, 15)}  # 6 videos under the 16-frame span
     root = make_videos(
         tmp_path,
@@ -125,9 +132,9 @@ def test_imbalance_short_videos_and_frame_rates_are_warnings(tmp_path, capsys):
     assert "FAILED: 10 videos, 0 errors, 5 warnings (--strict)" in capsys.readouterr().out
 
 
-def test_json_report_and_exit_codes(tmp_path, monkeypatch):
+def test_json_report_and_exit_codes(make_videos, shared_videos, tmp_path, monkeypatch):
     root = make_videos(tmp_path / "data", {"train/A": {"a1.avi": (20, 25), "a2.avi": (21, 25)}})
-    shutil.copy(BAD_VIDEOS[0].parent / "corrupted.mp4", root / "train/A")
+    shutil.copy(shared_videos / "bad" / "corrupted.mp4", root / "train/A")
     monkeypatch.chdir(tmp_path)
 
     assert main(["check", str(root), *SPEC_FLAGS, "--num_workers", "1"]) == 1
@@ -151,8 +158,8 @@ def test_json_report_and_exit_codes(tmp_path, monkeypatch):
     assert main(["check", str(root), "--num_frames", "0"]) == 2
 
 
-def test_truncated_avi_is_an_error(tmp_path):
-    real = (REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi").read_bytes()  # AVI opens even when cut
+def test_truncated_avi_is_an_error(real_dir, tmp_path):
+    real = (real_dir / "v_ApplyEyeMakeup_g01_c01.avi").read_bytes()  # AVI opens even when cut
     cut = tmp_path / "cut.avi"
     cut.write_bytes(real[: len(real) * 3 // 10])
     report = validate_dataset({"train": [VideoRecord(cut, 0, "g")]}, LabelMaps.from_names(["A"]), SPEC, progress=False)
@@ -162,19 +169,25 @@ def test_truncated_avi_is_an_error(tmp_path):
 # --- archives and manifests through the command -----------------------------------------------------------------
 
 
-def make_archive(tmp_path: Path, archive: Path, top: str = "") -> Path:
-    """A .tar.gz of a small split-folder dataset of real videos, under ``top/`` inside the archive."""
-    source = make_videos(
-        tmp_path / "source",
-        {"train/A": {"a1.avi": (20, 25)}, "train/B": {"b1.avi": (21, 25)}, "val/A": {"a2.avi": (22, 25)}},
-    )
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(source, arcname=top or ".")
-    return archive
+@pytest.fixture(scope="session")
+def make_archive(make_videos):
+    """``make_archive(tmp_path, archive, top="")``: a .tar.gz of a small split-folder dataset of real videos, under
+    ``top/`` inside the archive."""
+
+    def make(tmp_path: Path, archive: Path, top: str = "") -> Path:
+        source = make_videos(
+            tmp_path / "source",
+            {"train/A": {"a1.avi": (20, 25)}, "train/B": {"b1.avi": (21, 25)}, "val/A": {"a2.avi": (22, 25)}},
+        )
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(source, arcname=top or ".")
+        return archive
+
+    return make
 
 
-def test_check_archive_leaves_a_same_named_user_folder_alone(tmp_path, capsys):
+def test_check_archive_leaves_a_same_named_user_folder_alone(make_archive, tmp_path, capsys):
     mine = tmp_path / "X" / "train" / "A" / "a1.avi"  # the same path as a member of the archive
     mine.parent.mkdir(parents=True)
     mine.write_bytes(b"the user's own file")
@@ -187,13 +200,13 @@ def test_check_archive_leaves_a_same_named_user_folder_alone(tmp_path, capsys):
     assert f"data: {archive}, extracted to {tmp_path / 'X.tar.gz.extracted' / 'X'}" in capsys.readouterr().out
 
 
-def test_check_archive_named_only_a_suffix(tmp_path, capsys):
+def test_check_archive_named_only_a_suffix(make_archive, tmp_path, capsys):
     archive = make_archive(tmp_path, tmp_path / "arch" / ".tar.gz")
     assert main(["check", str(archive), *SPEC_FLAGS, "--num_workers", "0"]) == 0
     assert "OK: 3 videos" in capsys.readouterr().out
 
 
-def test_check_archive_limits_are_one_line_errors(tmp_path, capsys):
+def test_check_archive_limits_are_one_line_errors(make_archive, tmp_path, capsys):
     archive = make_archive(tmp_path, tmp_path / "data" / "d.tar.gz")
     for flags, named in (
         (["--max_extract_gb", "0.000001"], "--max_extract_gb 1e-06"),
@@ -205,7 +218,7 @@ def test_check_archive_limits_are_one_line_errors(tmp_path, capsys):
         assert sorted(archive.parent.iterdir()) == [archive]
 
 
-def test_check_manifest_outside_paths_need_the_flag(tmp_path, capsys):
+def test_check_manifest_outside_paths_need_the_flag(make_videos, tmp_path, capsys):
     make_videos(tmp_path / "videos", {"A": {"a1.avi": (20, 25)}, "B": {"b1.avi": (21, 25)}})
     manifest = tmp_path / "lists" / "all.csv"
     manifest.parent.mkdir()
@@ -216,7 +229,7 @@ def test_check_manifest_outside_paths_need_the_flag(tmp_path, capsys):
     assert main(["check", str(manifest), *SPEC_FLAGS, "--num_workers", "0", "--allow_outside_paths"]) == 0
 
 
-def test_links_across_splits_are_copies_and_other_segments_of_one_file_are_not(tmp_path):
+def test_links_across_splits_are_copies_and_other_segments_of_one_file_are_not(make_videos, tmp_path):
     root = make_videos(tmp_path, {"train/A": {"a.avi": (30, 25), "b.avi": (31, 25)}, "val/A": {"c.avi": (32, 25)}})
     (root / "val/A/link.avi").symlink_to(root / "train/A/a.avi")
     labels = LabelMaps.from_names(["A"])
@@ -238,7 +251,7 @@ def test_links_across_splits_are_copies_and_other_segments_of_one_file_are_not(t
     assert allowed.ok and copy in allowed.warnings  # train --strict --allow_duplicates
 
 
-def test_a_fifo_is_an_error_not_a_hang(fifo, tmp_path):
+def test_a_fifo_is_an_error_not_a_hang(fifo, write_numbered_video, tmp_path):
     video = write_numbered_video(tmp_path / "a.avi", 20)
     records = [VideoRecord(video, 0, "a"), VideoRecord(fifo, 0, "fifo")]  # a manifest may list anything
     report = validate_dataset({"train": records}, LabelMaps.from_names(["A"]), SPEC, num_workers=0, progress=False)

@@ -5,49 +5,37 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import (
-    BAD_VIDEOS,
-    REAL_VIDEOS,
-    frame_numbers,
-    needs_shared_videos,
-    write_audio_only,
-    write_latin1_wav,
-    write_numbered_video,
-    write_still,
-)
 from vidcls.data.decode import probe, read_frames
 from vidcls.errors import DecodeError
 
-pytestmark = needs_shared_videos
+pytestmark = pytest.mark.usefixtures("shared_videos")
 
 
-@pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)
-def test_every_real_video_decodes(path):
-    info = probe(path)
+def test_every_real_video_decodes(real_video):
+    info = probe(real_video)
     assert info.num_frames > 0 and info.fps > 0
     indices = np.arange(16) * 4 + max(0, info.num_frames - 64)
-    frames = read_frames(path, indices, info)
+    frames = read_frames(real_video, indices, info)
     assert frames.dtype == np.uint8
     assert frames.shape == (16, info.height, info.width, 3)
     assert frames.max() > 0  # pictures, not black padding
 
 
-def test_rotated_videos_come_out_upright():
-    real = REAL_VIDEOS[0].parent
-    stored = read_frames(real / "video_0.mov", [0])
+def test_rotated_videos_come_out_upright(real_dir):
+    stored = read_frames(real_dir / "video_0.mov", [0])
     assert stored.shape[1:3] == (320, 568)
-    assert read_frames(real / "video_90.mov", [0]).shape[1:3] == (568, 320)  # portrait once turned
-    assert read_frames(real / "video_180.mov", [0]).shape[1:3] == (320, 568)
-    assert probe(real / "video_90.mov").rotation == 270
+    assert read_frames(real_dir / "video_90.mov", [0]).shape[1:3] == (568, 320)  # portrait once turned
+    assert read_frames(real_dir / "video_180.mov", [0]).shape[1:3] == (320, 568)
+    assert probe(real_dir / "video_90.mov").rotation == 270
 
 
-def test_container_without_frame_count_is_estimated():
-    info = probe(REAL_VIDEOS[0].parent / "flipping_a_pancake.mkv")  # declares 0 frames
+def test_container_without_frame_count_is_estimated(real_dir):
+    info = probe(real_dir / "flipping_a_pancake.mkv")  # declares 0 frames
     assert 300 <= info.num_frames <= 320
 
 
-def test_shrinks_to_short_side_keeping_aspect():
-    frames = read_frames(REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi", [0, 10], size=60)
+def test_shrinks_to_short_side_keeping_aspect(real_dir):
+    frames = read_frames(real_dir / "v_ApplyEyeMakeup_g01_c01.avi", [0, 10], size=60)
     assert frames.shape == (2, 60, 80, 3)
 
 
@@ -56,13 +44,13 @@ def test_shrinks_to_short_side_keeping_aspect():
     [(120, (120, 160)), (480, (240, 320)), ((224, 224), (224, 224)), ((300, 400), (300, 400))],
     ids=["short-side-cap", "never-enlarged", "square", "height-width"],
 )
-def test_scales_while_decoding(size, shape):
-    frames = read_frames(REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi", [0, 10], size=size)  # 320x240
+def test_scales_while_decoding(real_dir, size, shape):
+    frames = read_frames(real_dir / "v_ApplyEyeMakeup_g01_c01.avi", [0, 10], size=size)  # 320x240
     assert frames.shape == (2, *shape, 3)
 
 
-def test_exact_size_is_the_upright_size_of_rotated_videos():
-    path = REAL_VIDEOS[0].parent / "video_90.mov"
+def test_exact_size_is_the_upright_size_of_rotated_videos(real_dir):
+    path = real_dir / "video_90.mov"
     info = probe(path)
     assert info.height > info.width  # portrait once upright
     assert read_frames(path, [0], info, size=(40, 30)).shape == (1, 40, 30, 3)
@@ -71,20 +59,19 @@ def test_exact_size_is_the_upright_size_of_rotated_videos():
     assert read_frames(path, [0], info, size=24).shape == (1, *expected, 3)
 
 
-def test_picks_the_requested_frames(tmp_path):
+def test_picks_the_requested_frames(write_numbered_video, frame_numbers, tmp_path):
     path = write_numbered_video(tmp_path / "numbered.avi", num_frames=60)
     for indices in ([0, 1, 2, 3], [40, 44, 48, 52], [59, 10, 10, 30], [50, 58, 70]):
         got = frame_numbers(read_frames(path, indices))
         assert got == [min(i, 59) for i in indices]  # past the end: the last frame
 
 
-@pytest.mark.parametrize("path", BAD_VIDEOS, ids=lambda p: p.name)
-def test_bad_videos_give_one_line_error_naming_the_file(path):
+def test_bad_videos_give_one_line_error_naming_the_file(bad_video):
     with pytest.raises(DecodeError) as caught:
-        info = probe(path)
-        read_frames(path, np.arange(16) * 4 + max(0, info.num_frames - 64), info)
+        info = probe(bad_video)
+        read_frames(bad_video, np.arange(16) * 4 + max(0, info.num_frames - 64), info)
     message = str(caught.value)
-    assert message.startswith(str(path)) and "\n" not in message
+    assert message.startswith(str(bad_video)) and "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -98,7 +85,7 @@ def test_other_bad_inputs(tmp_path, name, content):
         probe(path)
 
 
-def test_what_is_not_a_regular_file_is_refused_before_opening(fifo, tmp_path):
+def test_what_is_not_a_regular_file_is_refused_before_opening(fifo, write_numbered_video, tmp_path):
     for path in (fifo, tmp_path):  # opening the FIFO would wait for a writer forever
         with pytest.raises(DecodeError, match="not a regular file") as caught:
             probe(path)
@@ -108,7 +95,7 @@ def test_what_is_not_a_regular_file_is_refused_before_opening(fifo, tmp_path):
 
 
 @pytest.mark.parametrize(("name", "image_format"), [("png.mp4", "PNG"), ("jpeg.mp4", "JPEG"), ("one.gif", "GIF")])
-def test_a_still_image_is_not_a_video_whatever_its_name(tmp_path, name, image_format):
+def test_a_still_image_is_not_a_video_whatever_its_name(write_still, tmp_path, name, image_format):
     path = write_still(tmp_path / name, image_format)
     with pytest.raises(DecodeError, match=r"is a still image \(.*\), not a video"):
         probe(path)
@@ -123,15 +110,20 @@ def test_an_animated_gif_is_a_video(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("writer", "cause"),
+    ("kind", "cause"),
     [
-        (write_audio_only, "audio only"),
-        (lambda path: write_audio_only(path, cover_art=True), "audio only, with cover art"),
-        (write_latin1_wav, "audio only"),  # its Latin-1 tag once failed as "'utf-8' codec can't decode"
+        ("aac", "audio only"),
+        ("aac-with-cover-art", "audio only, with cover art"),
+        ("latin1-tagged-wav", "audio only"),  # its Latin-1 tag once failed as "'utf-8' codec can't decode"
     ],
     ids=["aac", "aac-with-cover-art", "latin1-tagged-wav"],
 )
-def test_audio_only_says_no_video_stream(tmp_path, writer, cause):
+def test_audio_only_says_no_video_stream(write_audio_only, write_latin1_wav, tmp_path, kind, cause):
+    writer = {
+        "aac": write_audio_only,
+        "aac-with-cover-art": lambda path: write_audio_only(path, cover_art=True),
+        "latin1-tagged-wav": write_latin1_wav,
+    }[kind]
     path = writer(tmp_path / "sound.mp4")
     with pytest.raises(DecodeError) as caught:
         probe(path)
@@ -140,7 +132,7 @@ def test_audio_only_says_no_video_stream(tmp_path, writer, cause):
     )
 
 
-def test_threads_decode_at_once(tmp_path):
+def test_threads_decode_at_once(real_dir, tmp_path):
     """The server decodes uploads in threads: FFmpeg scalers must not be shared (sharing one crashed Python)."""
     script = tmp_path / "threads.py"
     script.write_text(
@@ -148,7 +140,7 @@ def test_threads_decode_at_once(tmp_path):
         from concurrent.futures import ThreadPoolExecutor
         import numpy as np
         from vidcls.data.decode import read_frames
-        path = {str(REAL_VIDEOS[0].parent / "v_ApplyEyeMakeup_g01_c01.avi")!r}
+        path = {str(real_dir / "v_ApplyEyeMakeup_g01_c01.avi")!r}
         expected = read_frames(path, range(0, 160, 4), size=(112, 112))
         with ThreadPoolExecutor(4) as pool:
             results = list(pool.map(lambda _: read_frames(path, range(0, 160, 4), size=(112, 112)), range(16)))

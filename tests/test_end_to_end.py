@@ -8,7 +8,6 @@ import pytest
 import torch
 from transformers import AutoModelForVideoClassification
 
-from conftest import REAL_VIDEOS, needs_shared_videos
 from vidcls.cli import main
 from vidcls.engine.predict import Predictor
 
@@ -93,11 +92,10 @@ def test_predictor_on_frames_in_memory_matches_file(trained, motion_data):
     assert predictor.predict_frames(frames, top_k=1)[0]["label"] == predictor.predict(video, top_k=1)[0]["label"]
 
 
-@needs_shared_videos
 @pytest.mark.parametrize("name", ["h265_video.mp4", "video_90.mov", "mmaction2_test.mp4"])
-def test_predict_on_real_videos(trained, name):
+def test_predict_on_real_videos(trained, real_dir, name):
     scores = Predictor.from_pretrained(trained).scores(
-        Predictor.from_pretrained(trained).clips_from_file(REAL_VIDEOS[0].parent / name)
+        Predictor.from_pretrained(trained).clips_from_file(real_dir / name)
     )
     assert scores.shape == (8,) and torch.isclose(scores.sum(), torch.tensor(1.0))
 
@@ -138,18 +136,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys, micro_config):
     assert all(f"  {name} " in listed for name in ("train", "evaluate", "predict", "check", "cache", "show", "demo"))
 
 
-@needs_shared_videos
-def test_predict_and_evaluate_real_videos(trained, tmp_path):
+def test_predict_and_evaluate_real_videos(trained, real_dir, real_videos, tmp_path):
     """Every real clip (codecs, rotation, 10-bit, fewer frames than a clip) is predicted and scored."""
     out = tmp_path / "preds.csv"
-    folder = str(REAL_VIDEOS[0].parent)
+    folder = str(real_dir)
     assert main(["predict", "--model_dir", str(trained), folder, "--output", str(out), "--num_workers", "0"]) == 0
     rows = list(csv.DictReader(out.open()))
-    assert {row["video"] for row in rows} == {str(path) for path in REAL_VIDEOS}
+    assert {row["video"] for row in rows} == {str(path) for path in real_videos}
     assert not any(row["error"] for row in rows)
 
     data = tmp_path / "real"
-    for i, path in enumerate(REAL_VIDEOS):  # any two of the model's classes will do
+    for i, path in enumerate(real_videos):  # any two of the model's classes will do
         target = data / "test" / ("DriftEast" if i % 2 else "DriftWest") / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
@@ -166,4 +163,4 @@ def test_predict_and_evaluate_real_videos(trained, tmp_path):
     ]
     assert main(["evaluate", *args]) == 0
     report = json.loads(report_file.read_text())
-    assert report["num_videos"] == len(REAL_VIDEOS) and report["skipped_videos"] == []
+    assert report["num_videos"] == len(real_videos) and report["skipped_videos"] == []

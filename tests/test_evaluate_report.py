@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_numbered_video
 from vidcls.cli import main
 from vidcls.config import ClipSpec, EvalViews
 from vidcls.data.dataset import ClipDataset
@@ -128,7 +127,7 @@ def test_num_crops_is_validated_and_old_spec_files_load(tmp_path):
     assert ClipSpec.load(tmp_path) == ClipSpec(num_frames=8, sample_rate=2, image_size=32)
 
 
-def test_eval_items_hold_every_crop_training_items_one_clip(tmp_path):
+def test_eval_items_hold_every_crop_training_items_one_clip(write_numbered_video, tmp_path):
     video = write_numbered_video(tmp_path / "v.avi", num_frames=40, size=(64, 48))
     spec = ClipSpec(num_frames=4, sample_rate=2, image_size=16)
     records = [VideoRecord(video, 0, "g")]

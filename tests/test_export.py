@@ -7,8 +7,6 @@ import onnx
 import pytest
 import torch
 
-from conftest import BAD_VIDEOS, REAL_VIDEOS, needs_shared_videos
-from test_families import TINY_CONFIGS
 from vidcls.cli import main
 from vidcls.config import ClipSpec
 from vidcls.data.synthetic import DIRECTIONS
@@ -20,7 +18,6 @@ from vidcls.models.families import family_of
 from vidcls.models.onnx import INT8_FILE, ONNX_FILE, load_onnx
 
 LABELS = {"left": 0, "right": 1, "up": 2}
-REAL_CLIP = next((v for v in REAL_VIDEOS if v.suffix == ".avi"), REAL_VIDEOS[0] if REAL_VIDEOS else None)
 
 
 def save_model(config, output_dir, labels=LABELS):
@@ -34,37 +31,42 @@ def save_model(config, output_dir, labels=LABELS):
     return output_dir
 
 
-@pytest.fixture(scope="module", params=sorted(TINY_CONFIGS))
-def exported(request, tmp_path_factory):
+@pytest.fixture(scope="module")
+def real_clip(real_videos):
+    """The real video each export is verified on: the first AVI."""
+    return next((v for v in real_videos if v.suffix == ".avi"), real_videos[0])
+
+
+@pytest.fixture(scope="module")
+def exported(model_type, tiny_configs, real_clip, tmp_path_factory):
     """A tiny model of each family exported with a dynamic batch and verified on a real clip: (model dir, exit code)."""
-    model_dir = save_model(TINY_CONFIGS[request.param], tmp_path_factory.mktemp(request.param) / "model")
-    code = main(["export", "--model_dir", str(model_dir), "--dynamic_batch", "--verify_video", str(REAL_CLIP)])
+    model_dir = save_model(tiny_configs[model_type], tmp_path_factory.mktemp(model_type) / "model")
+    code = main(["export", "--model_dir", str(model_dir), "--dynamic_batch", "--verify_video", str(real_clip)])
     return model_dir, code
 
 
 @pytest.fixture(scope="module")
-def real_clips():
+def real_clips(real_videos):
     """Evaluation clips of every real video, decoded once per clip spec: spec -> {video: clips or error}."""
     cache = {}
 
     def clips_for(spec: ClipSpec) -> dict:
         if spec not in cache:
             reader, cache[spec] = ClipReader(spec), {}
-            for video in REAL_VIDEOS:
+            for video in real_videos:
                 cache[spec][video] = reader.from_file(video)
         return cache[spec]
 
     return clips_for
 
 
-@needs_shared_videos
-def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported):
+def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported, real_clip):
     model_dir, code = exported
     assert code == 0
     export_dir = model_dir / "onnx"
     onnx.checker.check_model(str(export_dir / ONNX_FILE), full_check=True)
     report = json.loads((export_dir / REPORT_FILE).read_text())
-    assert report["verify_video"] == str(REAL_CLIP) and report["opset"] == 18
+    assert report["verify_video"] == str(real_clip) and report["opset"] == 18
     assert report["max_abs_diff"] <= 1e-4 and report["frames"] == report["clips"] * 4 > 0
     # The folder carries the labels and clip settings on its own.
     assert ClipSpec.load(export_dir) == ClipSpec.load(model_dir)
@@ -73,15 +75,14 @@ def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported):
     # Parity measured here, not taken from the report: the clips of a real video through both backends.
     torch_side = Predictor.from_pretrained(model_dir, device="cpu")
     onnx_side = Predictor.from_pretrained(export_dir, backend="onnx")
-    clips = torch_side.clips_from_file(REAL_CLIP)
+    clips = torch_side.clips_from_file(real_clip)
     assert (torch_side.logits(clips) - onnx_side.logits(clips)).abs().max() <= 1e-4
 
 
-@needs_shared_videos
-def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model(exported, monkeypatch):
+def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model(exported, real_clip, monkeypatch):
     model_dir, _ = exported
     torch_side = Predictor.from_pretrained(model_dir, device="cpu")
-    clips = torch_side.clips_from_file(REAL_CLIP)[:3]
+    clips = torch_side.clips_from_file(real_clip)[:3]
     expected = torch_side.logits(clips)
 
     def no_torch_model(*args, **kwargs):
@@ -98,7 +99,6 @@ def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model
         assert np.abs(logits - expected[:count].numpy()).max() <= 1e-4
 
 
-@needs_shared_videos
 def test_onnx_backend_gives_the_torch_labels_on_every_real_video(exported, real_clips):
     model_dir, _ = exported
     torch_side = Predictor.from_pretrained(model_dir, device="cpu")
@@ -146,24 +146,25 @@ def test_quantize_writes_int8_and_reports_the_accuracy_change(int8_export, motio
     assert main([*args, "--backend", "onnx", "--int8", "--output", str(tmp_path / "p.jsonl")]) == 0
 
 
-@needs_shared_videos
-def test_cli_predict_onnx_writes_the_torch_records_for_real_and_broken_files(int8_export, tmp_path):
+def test_cli_predict_onnx_writes_the_torch_records_for_real_and_broken_files(
+    int8_export, real_videos, bad_videos, tmp_path
+):
     model_dir, _ = int8_export
     assert load_onnx(model_dir)[0].fixed_batch == 1  # the default export: clips go through one at a time
-    videos = [*map(str, REAL_VIDEOS), *map(str, BAD_VIDEOS[:2])]
+    videos = [*map(str, real_videos), *map(str, bad_videos[:2])]
     records, codes = {}, {}
     for backend in ("torch", "onnx"):
         output = tmp_path / f"{backend}.jsonl"
         args = ["predict", *videos, "--model_dir", str(model_dir), "--backend", backend, "--top_k", "3"]
         codes[backend] = main([*args, "--num_workers", "0", "--output", str(output), "--no-progress"])
         records[backend] = [json.loads(line) for line in output.read_text().splitlines()]
-    assert codes["onnx"] == codes["torch"] == (1 if BAD_VIDEOS else 0)
+    assert codes["onnx"] == codes["torch"] == (1 if bad_videos else 0)
     assert [r["video"] for r in records["onnx"]] == videos
     for ours, theirs in zip(records["onnx"], records["torch"], strict=True):
         assert ours.get("error") == theirs.get("error")
         labels = [[p["label"] for p in r.get("predictions", [])] for r in (ours, theirs)]
         assert labels[0] == labels[1], ours["video"]
-    assert sum("predictions" in r for r in records["onnx"]) == len(REAL_VIDEOS)
+    assert sum("predictions" in r for r in records["onnx"]) == len(real_videos)
 
 
 def test_unusable_inputs_fail_with_one_line_naming_the_flag(int8_export, tmp_path, capsys):
@@ -184,14 +185,14 @@ def test_unusable_inputs_fail_with_one_line_naming_the_flag(int8_export, tmp_pat
     assert "argument --format: invalid choice: 'tflite'" in capsys.readouterr().err
 
 
-def test_a_model_without_its_onnx_file_says_how_to_export_it(tmp_path, capsys):
-    model_dir = save_model(TINY_CONFIGS["videomae"], tmp_path / "model")
+def test_a_model_without_its_onnx_file_says_how_to_export_it(tiny_configs, tmp_path, capsys):
+    model_dir = save_model(tiny_configs["videomae"], tmp_path / "model")
     assert main(["predict", "x.mp4", "--model_dir", str(model_dir), "--backend", "onnx"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"no {ONNX_FILE}" in err and f"vidcls export --model_dir {model_dir}" in err
 
 
-def test_unsupported_models_and_failed_exports_say_why_and_leave_no_model(tmp_path, capsys, monkeypatch):
+def test_unsupported_models_and_failed_exports_say_why_and_leave_no_model(tiny_configs, tmp_path, capsys, monkeypatch):
     from transformers import BertConfig
 
     bert = tmp_path / "bert"
@@ -201,7 +202,7 @@ def test_unsupported_models_and_failed_exports_say_why_and_leave_no_model(tmp_pa
     assert main(["export", "--model_dir", str(bert)]) == 2
     assert "'bert' is not supported" in capsys.readouterr().err
 
-    model_dir = save_model(TINY_CONFIGS["vivit"], tmp_path / "vivit")
+    model_dir = save_model(tiny_configs["vivit"], tmp_path / "vivit")
 
     def unsupported(*args, **kwargs):
         raise RuntimeError("Could not guard on data-dependent expression\n\n(a long trace follows)")
@@ -214,7 +215,7 @@ def test_unsupported_models_and_failed_exports_say_why_and_leave_no_model(tmp_pa
     assert list((model_dir / "onnx").iterdir()) == []
 
 
-def test_an_export_that_disagrees_with_pytorch_is_refused(tmp_path, capsys, monkeypatch):
+def test_an_export_that_disagrees_with_pytorch_is_refused(tiny_configs, tmp_path, capsys, monkeypatch):
     from vidcls.export import verify
 
     class Drifting(verify.OnnxClassifier):
@@ -224,7 +225,7 @@ def test_an_export_that_disagrees_with_pytorch_is_refused(tmp_path, capsys, monk
             return out
 
     monkeypatch.setattr(verify, "OnnxClassifier", Drifting)
-    model_dir = save_model(TINY_CONFIGS["videomae"], tmp_path / "model")
+    model_dir = save_model(tiny_configs["videomae"], tmp_path / "model")
     assert main(["export", "--model_dir", str(model_dir)]) == 2
     err = capsys.readouterr().err
     assert "logits up to 0.001 away from PyTorch's" in err and "tolerance 0.0001" in err

@@ -1,10 +1,10 @@
 import pytest
 import torch
-from transformers import AutoModelForVideoClassification
+from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from vidcls.config import ClipSpec
 from vidcls.errors import ConfigError
-from vidcls.models.factory import create_model, resolve_clip_spec, tiny_videomae_config
+from vidcls.models.factory import create_model, load_trained, resolve_clip_spec, save_trained, tiny_videomae_config
 from vidcls.models.families import family_of
 
 LABELS = {"a": 0, "b": 1, "c": 2}
@@ -67,3 +67,17 @@ def test_clip_spec_roundtrip_and_validation(tmp_path):
     assert ClipSpec.load(tmp_path) == spec
     with pytest.raises(ConfigError, match="--sample_rate"):
         ClipSpec(sample_rate=0)
+
+
+def test_save_trained_is_what_load_trained_reads(micro_config, tmp_path):
+    torch.manual_seed(0)
+    model = create_model(None, str(micro_config), LABELS).eval()
+    spec = resolve_clip_spec(model, sample_rate=3, eval_clips=2, mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4))
+    pixels = torch.randn(2, 4, 3, 16, 16)  # (B, T, C, H, W)
+    assert save_trained(model, spec, tmp_path / "run" / "model") == tmp_path / "run" / "model"
+    loaded, loaded_spec = load_trained(tmp_path / "run" / "model")
+    assert loaded_spec == spec and loaded.config.label2id == LABELS
+    with torch.no_grad():
+        assert torch.equal(loaded(pixel_values=pixels).logits, model(pixel_values=pixels).logits)
+    processor = AutoVideoProcessor.from_pretrained(tmp_path / "run" / "model")  # for transformers.pipeline
+    assert (tuple(processor.image_mean), tuple(processor.image_std)) == (spec.mean, spec.std)

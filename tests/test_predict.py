@@ -11,35 +11,20 @@ import pytest
 import torch
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
-from conftest import write_audio_only, write_numbered_video, write_still
 from vidcls.cli import main
 from vidcls.data.sampling import uniform_clips
 from vidcls.engine.predict import Predictor
 from vidcls.engine.predict_batch import expand_inputs, predict_records
 from vidcls.engine.predict_output import write_records
-from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
-
-LABELS = {"left": 0, "right": 1, "up": 2}
-
-
-def save_micro_model(config_path, output_dir, sample_rate: int = 2):
-    """An untrained micro VideoMAE saved as vidcls train saves it: weights, video processor, vidcls.json."""
-    torch.manual_seed(0)
-    model = create_model(None, str(config_path), LABELS)
-    spec = resolve_clip_spec(model, sample_rate=sample_rate)
-    model.save_pretrained(output_dir)
-    save_processor(model, spec, output_dir)
-    spec.save(output_dir)
-    return output_dir
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, micro_config):
-    return save_micro_model(micro_config, tmp_path_factory.mktemp("model"))
+def model_dir(tmp_path_factory, save_micro_model):
+    return save_micro_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory):
+def videos(tmp_path_factory, write_numbered_video):
     """Five short videos of different lengths and sizes in nested folders, and a broken one among them."""
     root = tmp_path_factory.mktemp("videos")
     (root / "a" / "b").mkdir(parents=True)
@@ -100,7 +85,9 @@ def test_cli_writes_jsonl_and_csv_and_reports_failures(model_dir, videos, tmp_pa
     assert main([*args[:2], str(paths[0]), *args[2:], "--output", str(out / "preds.txt")]) == 2  # unknown suffix
 
 
-def test_a_fifo_a_still_and_a_sound_get_error_records_the_rest_go_on(model_dir, videos, fifo, tmp_path):
+def test_a_fifo_a_still_and_a_sound_get_error_records_the_rest_go_on(
+    model_dir, videos, fifo, write_still, write_audio_only, tmp_path
+):
     _, paths = videos
     still = write_still(tmp_path / "photo.mp4", "JPEG")
     sound = write_audio_only(tmp_path / "song.mp4")

@@ -8,7 +8,6 @@ import pytest
 import torch
 from transformers import TrainingArguments
 
-from test_families import TINY_CONFIGS
 from vidcls.cli import main
 from vidcls.config import IMAGENET_MEAN, Augmentation, ClipSpec
 from vidcls.data.transforms import build_clip_augment, normalize, to_video_tensor
@@ -31,10 +30,16 @@ from vidcls.models.factory import create_model
 LABELS = {"a": 0, "b": 1, "c": 2}
 
 
-def tiny_model(model_type: str, tmp_path):
-    path = tmp_path / f"{model_type}.json"
-    TINY_CONFIGS[model_type].to_json_file(path)
-    return create_model(None, str(path), LABELS)
+@pytest.fixture
+def tiny_model(tiny_configs, tmp_path):
+    """``tiny_model(model_type)``: a new classifier of that family (conftest's tiny config) for LABELS."""
+
+    def build(model_type: str):
+        path = tmp_path / f"{model_type}.json"
+        tiny_configs[model_type].to_json_file(path)
+        return create_model(None, str(path), LABELS)
+
+    return build
 
 
 def test_flag_beats_preset_beats_off():
@@ -68,13 +73,14 @@ def test_bad_recipe_settings_name_the_flag():
         resolve(RecipeArguments(repeated_augmentation=0))
 
 
-# VideoPrism has two block stacks (spatial, temporal) and no drop path or layer decay support yet.
-WITH_DROP_PATH = sorted(name for name in TINY_CONFIGS if name != "videoprism")
+# The families whose blocks take drop path and layer decay: all but VideoPrism, which has two block stacks
+# (spatial, temporal) and no support yet.
+WITH_DROP_PATH = sorted(name for name, family in families.FAMILIES.items() if family.residual_branches)
 
 
 @pytest.mark.parametrize("model_type", WITH_DROP_PATH)
-def test_layer_depths_rank_embeddings_blocks_head(model_type, tmp_path):
-    model = tiny_model(model_type, tmp_path)
+def test_layer_depths_rank_embeddings_blocks_head(tiny_model, model_type):
+    model = tiny_model(model_type)
     depths, num_blocks = layer_depths(model)
     assert num_blocks == 2
     assert any(d == 0 for name, d in depths.items() if "embeddings" in name)
@@ -82,8 +88,8 @@ def test_layer_depths_rank_embeddings_blocks_head(model_type, tmp_path):
     assert depths["classifier.weight"] == num_blocks + 1
 
 
-def test_layer_decay_param_groups(tmp_path):
-    model = tiny_model("videomae", tmp_path)
+def test_layer_decay_param_groups(tiny_model, tmp_path):
+    model = tiny_model("videomae")
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], learning_rate=1e-3, weight_decay=0.05)
     recipe = Recipe(layer_decay=0.5)
     trainer = VideoTrainer(model=model, args=args, clip_spec=ClipSpec(), input_name="pixel_values", recipe=recipe)
@@ -102,8 +108,8 @@ def test_layer_decay_param_groups(tmp_path):
 
 
 @pytest.mark.parametrize("model_type", WITH_DROP_PATH)
-def test_drop_path_on_every_block(model_type, tmp_path):
-    model = tiny_model(model_type, tmp_path).eval()
+def test_drop_path_on_every_block(tiny_model, model_type):
+    model = tiny_model(model_type).eval()
     family = families.family_of(model.config)
     pixels = torch.randn(2, 4, 3, 16, 16)
     before = model(**{family.input_name: pixels}).logits
@@ -117,8 +123,8 @@ def test_drop_path_on_every_block(model_type, tmp_path):
     assert not torch.allclose(outputs[0], outputs[1])
 
 
-def test_drop_path_unsupported_family_names_the_flag(tmp_path, monkeypatch):
-    model = tiny_model("vivit", tmp_path)
+def test_drop_path_unsupported_family_names_the_flag(tiny_model, monkeypatch):
+    model = tiny_model("vivit")
     monkeypatch.setitem(
         families.FAMILIES, "vivit", dataclasses.replace(families.FAMILIES["vivit"], residual_branches=())
     )
@@ -175,8 +181,8 @@ def test_mixup_cutmix_give_soft_targets_the_loss_takes(alphas):
     assert torch.allclose(soft_target_cross_entropy({"logits": logits}, labels, 16), hard / 2)
 
 
-def test_trainer_mixes_training_batches_only(tmp_path):
-    model = tiny_model("videomae", tmp_path)
+def test_trainer_mixes_training_batches_only(tiny_model, tmp_path):
+    model = tiny_model("videomae")
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     recipe = Recipe(mixup_alpha=0.8, label_smoothing=0.1, rand_augment=(2, 9), random_erasing=0.5)
     spec = ClipSpec(num_frames=4, image_size=16)

@@ -22,8 +22,6 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import vidcls.serve.uploads
-from conftest import BAD_VIDEOS, REAL_VIDEOS, SHARED_VIDEOS, needs_shared_videos, write_numbered_video
-from test_predict import save_micro_model
 from vidcls.cli import main
 from vidcls.cli.serve import build_parser
 from vidcls.engine.predict import Predictor
@@ -31,14 +29,20 @@ from vidcls.errors import ConfigError
 from vidcls.serve.app import create_app
 from vidcls.serve.settings import ServeSettings
 
-REAL = SHARED_VIDEOS / "real"
-SMALL_CLIP = REAL / "h264_10bits.mp4"  # 34 kB, 1 s
-TEN_SECONDS = REAL / "mmaction2_test.mp4"  # 1.3 MB, 300 frames at 30 fps
+
+@pytest.fixture(scope="module")
+def small_clip(real_dir):
+    return real_dir / "h264_10bits.mp4"  # 34 kB, 1 s
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, micro_config):
-    return save_micro_model(micro_config, tmp_path_factory.mktemp("model"))
+def ten_seconds(real_dir):
+    return real_dir / "mmaction2_test.mp4"  # 1.3 MB, 300 frames at 30 fps
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, save_micro_model):
+    return save_micro_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +68,6 @@ def serving(predictor, **limits):
 def post_file(client, path, name=None, **params):
     with open(path, "rb") as file:
         return client.post("/predict", params=params, files={"file": (name or path.name, file)})
-
-
-def wait_until(condition, what: str, timeout: float = 30.0) -> None:
-    """Poll for a state another thread reaches; fails naming what never happened."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 def labels_and_scores(predictions):
@@ -110,9 +105,8 @@ def multipart(name: str, data: bytes, boundary: str = "vidcls-test-boundary") ->
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-@needs_shared_videos
-def test_the_frames_the_model_saw_and_the_time_taken_on_request(predictor, uploads):
-    clip = REAL_VIDEOS[0]
+def test_the_frames_the_model_saw_and_the_time_taken_on_request(predictor, uploads, real_videos):
+    clip = real_videos[0]
     with serving(predictor, tmp_dir=str(uploads)) as client:
         body = post_file(client, clip, frames="true").json()
         assert "frames" not in post_file(client, clip).json()  # only when asked: they weigh more than the answer
@@ -125,10 +119,9 @@ def test_the_frames_the_model_saw_and_the_time_taken_on_request(predictor, uploa
         assert decoded.shape == expected.shape and np.abs(decoded - expected).mean() < 8  # JPEG's loss only
 
 
-@needs_shared_videos
-def test_predictions_match_the_predictor_on_real_clips(predictor, uploads):
+def test_predictions_match_the_predictor_on_real_clips(predictor, uploads, real_videos):
     with serving(predictor, tmp_dir=str(uploads)) as client:
-        for path in REAL_VIDEOS:
+        for path in real_videos:
             response = post_file(client, path, top_k=3)
             assert response.status_code == 200, (path.name, response.text)
             body = response.json()
@@ -136,18 +129,17 @@ def test_predictions_match_the_predictor_on_real_clips(predictor, uploads):
             assert_same_predictions(body, predictor.predict(path, top_k=3))
             assert "timeline" not in body
         health = client.get("/health").json()
-        assert health == {"status": "ok", "uploading": 0, "working": 0, "waiting": 0, "model_calls": len(REAL_VIDEOS)}
+        assert health == {"status": "ok", "uploading": 0, "working": 0, "waiting": 0, "model_calls": len(real_videos)}
     assert not any(uploads.iterdir())
 
 
-@needs_shared_videos
-def test_timeline_on_request(predictor, uploads):
-    expected = predictor.predict_timeline(TEN_SECONDS, 2.0, 1.0)
+def test_timeline_on_request(predictor, uploads, ten_seconds):
+    expected = predictor.predict_timeline(ten_seconds, 2.0, 1.0)
     with serving(predictor, tmp_dir=str(uploads)) as client:
-        response = post_file(client, TEN_SECONDS, timeline="true", window=2, stride=1)
+        response = post_file(client, ten_seconds, timeline="true", window=2, stride=1)
     assert response.status_code == 200, response.text
     timeline = response.json()["timeline"]
-    assert timeline["video"] == TEN_SECONDS.name  # not the server's temporary path
+    assert timeline["video"] == ten_seconds.name  # not the server's temporary path
     assert (timeline["duration"], timeline["window_s"], timeline["stride_s"]) == (10.0, 2.0, 1.0)
     for field in ("segments", "windows"):
         assert [(s["label"], s["start"], s["end"]) for s in timeline[field]] == [
@@ -176,12 +168,11 @@ def test_labels_health_page_and_docs(predictor):
         assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
 
 
-@needs_shared_videos
-def test_uploads_over_the_limit_get_413_declared_or_not(predictor, uploads):
-    data = (REAL / "mmaction2_demo.mp4").read_bytes()  # 620 kB
+def test_uploads_over_the_limit_get_413_declared_or_not(predictor, uploads, small_clip, real_dir):
+    data = (real_dir / "mmaction2_demo.mp4").read_bytes()  # 620 kB
     body, content_type = multipart("demo.mp4", data)
     with serving(predictor, max_upload_mb=0.25, tmp_dir=str(uploads)) as client:
-        declared = post_file(client, REAL / "mmaction2_demo.mp4")  # Content-Length: refused before reading
+        declared = post_file(client, real_dir / "mmaction2_demo.mp4")  # Content-Length: refused before reading
         assert declared.status_code == 413
         assert declared.json()["detail"] == "upload of 0.6 MiB is over the 0.25 MiB limit (--max_upload_mb)"
         # No Content-Length (chunked): refused once the bytes read pass the limit.
@@ -189,7 +180,7 @@ def test_uploads_over_the_limit_get_413_declared_or_not(predictor, uploads):
         chunked = client.post("/predict", content=pieces, headers={"content-type": content_type})
         assert chunked.status_code == 413
         assert chunked.json()["detail"] == "upload is over the 0.25 MiB limit (--max_upload_mb)"
-        assert post_file(client, SMALL_CLIP).status_code == 200  # under the limit: served
+        assert post_file(client, small_clip).status_code == 200  # under the limit: served
     assert not any(uploads.iterdir())
 
 
@@ -207,12 +198,11 @@ BAD_ANSWERS = {
 }
 
 
-@needs_shared_videos
-def test_bad_files_get_415_or_422_naming_the_cause(predictor, uploads, tmp_path):
+def test_bad_files_get_415_or_422_naming_the_cause(predictor, uploads, bad_videos, tmp_path):
     (tmp_path / "empty.avi").write_bytes(b"")
     (tmp_path / "text.avi").write_text("a text file renamed .avi\n" * 20)
     with serving(predictor, tmp_dir=str(uploads)) as client:
-        for path in [*BAD_VIDEOS, tmp_path / "empty.avi", tmp_path / "text.avi"]:
+        for path in [*bad_videos, tmp_path / "empty.avi", tmp_path / "text.avi"]:
             response = post_file(client, path)
             status, cause = BAD_ANSWERS[path.name]
             detail = response.json()["detail"]
@@ -222,25 +212,23 @@ def test_bad_files_get_415_or_422_naming_the_cause(predictor, uploads, tmp_path)
     assert not any(uploads.iterdir())
 
 
-@needs_shared_videos
-def test_requests_that_are_not_one_video_upload(predictor, uploads):
+def test_requests_that_are_not_one_video_upload(predictor, uploads, small_clip):
     with serving(predictor, tmp_dir=str(uploads)) as client:
-        raw = client.post("/predict", content=SMALL_CLIP.read_bytes(), headers={"content-type": "video/mp4"})
+        raw = client.post("/predict", content=small_clip.read_bytes(), headers={"content-type": "video/mp4"})
         assert raw.status_code == 415 and "multipart/form-data in the field 'file'" in raw.json()["detail"]
         no_file = client.post("/predict", files={"note": (None, "hello")})
         assert no_file.status_code == 422 and "no video in the form" in no_file.json()["detail"]
-        with open(SMALL_CLIP, "rb") as file:
+        with open(small_clip, "rb") as file:
             wrong_field = client.post("/predict", files={"video": ("a.mp4", file)})
         assert wrong_field.status_code == 422 and "field 'file', not 'video'" in wrong_field.json()["detail"]
-        bad_top_k = post_file(client, SMALL_CLIP, top_k=0)
+        bad_top_k = post_file(client, small_clip, top_k=0)
         assert bad_top_k.status_code == 422 and bad_top_k.json()["detail"].startswith("top_k: ")
     assert not any(uploads.iterdir())
 
 
-@needs_shared_videos
-def test_videos_over_the_length_limit_get_422(predictor, uploads):
+def test_videos_over_the_length_limit_get_422(predictor, uploads, ten_seconds):
     with serving(predictor, max_video_seconds=5, tmp_dir=str(uploads)) as client:
-        response = post_file(client, TEN_SECONDS)
+        response = post_file(client, ten_seconds)
         assert response.status_code == 422
         assert response.json()["detail"] == (
             "mmaction2_test.mp4: lasts 10.0 s, over the 5 s limit (--max_video_seconds)"
@@ -249,15 +237,14 @@ def test_videos_over_the_length_limit_get_422(predictor, uploads):
     assert not any(uploads.iterdir())
 
 
-@needs_shared_videos
-def test_timeouts_get_504_and_uploads_go_when_their_work_ends(predictor, uploads):
+def test_timeouts_get_504_and_uploads_go_when_their_work_ends(predictor, uploads, small_clip, wait_until):
     """One request times out in the model, one while queued behind it; neither leaves a file behind."""
     gated = GatedPredictor(predictor)
     with serving(gated, max_concurrent=1, max_queue=1, request_timeout_s=2, tmp_dir=str(uploads)) as client:
         with ThreadPoolExecutor(2) as pool:
-            in_model = pool.submit(post_file, client, SMALL_CLIP)
+            in_model = pool.submit(post_file, client, small_clip)
             assert gated.entered.wait(30)
-            queued = pool.submit(post_file, client, SMALL_CLIP)
+            queued = pool.submit(post_file, client, small_clip)
             for response in (in_model.result(), queued.result()):
                 assert response.status_code == 504
                 assert "no answer within 2 s (--request_timeout_s)" in response.json()["detail"]
@@ -267,21 +254,20 @@ def test_timeouts_get_504_and_uploads_go_when_their_work_ends(predictor, uploads
         assert client.get("/health").json()["working"] == 1
         gated.gate.set()
         wait_until(lambda: client.get("/health").json()["working"] == 0, "the timed-out work to end")
-        assert post_file(client, SMALL_CLIP).status_code == 200
+        assert post_file(client, small_clip).status_code == 200
     assert gated.calls == [4, 4] and not any(uploads.iterdir())
 
 
-@needs_shared_videos
-def test_a_full_queue_gets_503_at_once_and_health_still_answers(predictor, uploads):
+def test_a_full_queue_gets_503_at_once_and_health_still_answers(predictor, uploads, small_clip, wait_until):
     gated = GatedPredictor(predictor)
     with serving(gated, max_concurrent=1, max_queue=1, tmp_dir=str(uploads)) as client:
         with ThreadPoolExecutor(2) as pool:
-            working = pool.submit(post_file, client, SMALL_CLIP)
+            working = pool.submit(post_file, client, small_clip)
             assert gated.entered.wait(30)  # the first request holds the only slot, its clips in the model
-            waiting = pool.submit(post_file, client, SMALL_CLIP)
+            waiting = pool.submit(post_file, client, small_clip)
             # The model thread is blocked, yet /health answers: inference never runs on the event loop.
             wait_until(lambda: client.get("/health").json()["waiting"] == 1, "the second request to queue")
-            refused = post_file(client, SMALL_CLIP)
+            refused = post_file(client, small_clip)
             assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
             assert "--max_queue 1" in refused.json()["detail"]
             gated.gate.set()
@@ -296,10 +282,9 @@ def test_a_full_queue_gets_503_at_once_and_health_still_answers(predictor, uploa
     assert not any(uploads.iterdir())
 
 
-@needs_shared_videos
-def test_concurrent_requests_share_model_calls(predictor, uploads):
+def test_concurrent_requests_share_model_calls(predictor, uploads, real_dir, wait_until):
     """Five requests arrive while the model runs on a sixth: they go in together, each gets its own scores."""
-    clips = [REAL / name for name in ("h264_10bits.mp4", "h265_video.mp4", "unordered.mov", "video_0.mov",
+    clips = [real_dir / name for name in ("h264_10bits.mp4", "h265_video.mp4", "unordered.mov", "video_0.mov",
                                       "video_90.mov", "v_ApplyEyeMakeup_g01_c01.avi")]  # fmt: skip
     gated = GatedPredictor(predictor)
     limits = {"max_concurrent": 6, "batch_size": 64, "batch_wait_ms": 0, "tmp_dir": str(uploads)}
@@ -319,19 +304,18 @@ def test_concurrent_requests_share_model_calls(predictor, uploads):
     assert not any(uploads.iterdir())
 
 
-@needs_shared_videos
-def test_server_paths_are_refused_unless_allowed_and_then_confined(predictor, uploads, tmp_path):
+def test_server_paths_are_refused_unless_allowed_and_then_confined(predictor, uploads, small_clip, tmp_path):
     allowed, outside = tmp_path / "allowed", tmp_path / "secret.mp4"
     allowed.mkdir()
-    shutil.copy(SMALL_CLIP, allowed / "clip.mp4")
-    shutil.copy(SMALL_CLIP, outside)
+    shutil.copy(small_clip, allowed / "clip.mp4")
+    shutil.copy(small_clip, outside)
     (allowed / "link.mp4").symlink_to(outside)
     with serving(predictor, tmp_dir=str(uploads)) as client:
         for response in (client.post("/predict", json={"path": "clip.mp4"}),
                          client.post("/predict", files={"path": (None, "clip.mp4")})):  # fmt: skip
             assert response.status_code == 403 and "--allow_paths DIR" in response.json()["detail"]
 
-    expected = predictor.predict(SMALL_CLIP)
+    expected = predictor.predict(small_clip)
     with serving(predictor, allow_paths=str(allowed), tmp_dir=str(uploads)) as client:
         as_json = client.post("/predict", json={"path": "clip.mp4"})
         as_form = client.post("/predict", files={"path": (None, "clip.mp4")})
@@ -358,16 +342,15 @@ def test_cli_defaults_to_loopback_and_passes_the_limits(model_dir, monkeypatch):
     assert served["app"].state.pipeline.settings == ServeSettings(max_queue=3)
 
 
-@needs_shared_videos
-def test_the_onnx_backend_serves_the_same_labels(model_dir, predictor, uploads, monkeypatch):
+def test_the_onnx_backend_serves_the_same_labels(model_dir, predictor, uploads, small_clip, ten_seconds, monkeypatch):
     """vidcls export, then vidcls serve --backend onnx: answers as the PyTorch model does."""
-    assert main(["export", "--model_dir", str(model_dir), "--verify_video", str(SMALL_CLIP)]) == 0
+    assert main(["export", "--model_dir", str(model_dir), "--verify_video", str(small_clip)]) == 0
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.update(app=app))
     assert main(["serve", "--model_dir", str(model_dir), "--backend", "onnx", "--tmp_dir", str(uploads)]) == 0
     assert type(served["app"].state.pipeline.predictor.model).__name__ == "OnnxClassifier"
     with TestClient(served["app"]) as client:
-        for path in (SMALL_CLIP, TEN_SECONDS):
+        for path in (small_clip, ten_seconds):
             response = post_file(client, path, top_k=3)
             assert response.status_code == 200, response.text
             assert_same_predictions(response.json(), predictor.predict(path, top_k=3))
@@ -382,32 +365,7 @@ def test_cli_errors_name_the_fix(model_dir, monkeypatch, capsys):
     assert "needs the serve extra: pip install 'vidcls[serve]'" in capsys.readouterr().err
 
 
-@contextlib.contextmanager
-def running_server(app):
-    """The app served by uvicorn on a free loopback port in a background thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # port 0: the system picks a free one, and it stays ours
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(healthy, "uvicorn to answer /health")
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-
-
-def test_an_upload_cut_off_by_a_disconnect_is_removed(predictor, uploads):
+def test_an_upload_cut_off_by_a_disconnect_is_removed(predictor, uploads, wait_until, running_server):
     body, content_type = multipart("clip.mp4", b"\0" * 300_000)
     app = create_app(predictor, ServeSettings(tmp_dir=str(uploads)))
     with running_server(app) as url:
@@ -421,10 +379,9 @@ def test_an_upload_cut_off_by_a_disconnect_is_removed(predictor, uploads):
         assert httpx.get(f"{url}/health").json()["waiting"] == 0
 
 
-@needs_shared_videos
-def test_load_on_loopback_fails_no_request(predictor, uploads):
+def test_load_on_loopback_fails_no_request(predictor, uploads, small_clip, running_server):
     """300 requests, 8 at a time, through a real uvicorn server: every one answered 200. Figures: BENCHMARKS.md."""
-    data, expected = SMALL_CLIP.read_bytes(), predictor.predict(SMALL_CLIP)[0]["label"]
+    data, expected = small_clip.read_bytes(), predictor.predict(small_clip)[0]["label"]
     app = create_app(predictor, ServeSettings(tmp_dir=str(uploads)))
 
     def one(number: int) -> tuple[float, int, str]:
@@ -511,7 +468,9 @@ class SlowPredictor:
         return self.predictor.logits(clips)
 
 
-def test_request_parameters_out_of_range_get_422_naming_the_limit(predictor, uploads, tmp_path):
+def test_request_parameters_out_of_range_get_422_naming_the_limit(
+    predictor, uploads, running_server, write_numbered_video, tmp_path
+):
     """The issue's window=1e-9&stride=1e-9 once planned 10^8 windows; now it and its kin are refused at once."""
     video = write_numbered_video(tmp_path / "clip.avi", num_frames=110)  # 4.4 s at 25 fps
     refused = [
@@ -548,7 +507,9 @@ def test_request_parameters_out_of_range_get_422_naming_the_limit(predictor, upl
     assert not any(uploads.iterdir())
 
 
-def test_a_timed_out_request_stops_its_work_and_frees_its_slot_and_upload(predictor, uploads, tmp_path):
+def test_a_timed_out_request_stops_its_work_and_frees_its_slot_and_upload(
+    predictor, uploads, wait_until, running_server, write_numbered_video, tmp_path
+):
     video = write_numbered_video(tmp_path / "clip.avi", num_frames=100)
     slow = SlowPredictor(predictor, pause=0.1)
     limits = ServeSettings(max_concurrent=1, request_timeout_s=1, batch_size=1, tmp_dir=str(uploads))
@@ -569,7 +530,9 @@ def test_a_timed_out_request_stops_its_work_and_frees_its_slot_and_upload(predic
     assert not any(uploads.iterdir())
 
 
-def test_slow_uploads_hold_no_place_for_the_model(predictor, uploads, tmp_path, monkeypatch):
+def test_slow_uploads_hold_no_place_for_the_model(
+    predictor, uploads, wait_until, running_server, write_numbered_video, tmp_path, monkeypatch
+):
     """Ten clients sending a few bytes and then nothing once took every place (2 working + 8 waiting)."""
     monkeypatch.setattr(vidcls.serve.uploads, "UPLOAD_GRACE_S", 60.0)  # no rate check during the test
     data = write_numbered_video(tmp_path / "clip.avi", num_frames=30).read_bytes()
@@ -589,7 +552,7 @@ def test_slow_uploads_hold_no_place_for_the_model(predictor, uploads, tmp_path, 
         wait_until(lambda: health(url)["uploading"] == 0 and not any(uploads.iterdir()), "the slow uploads to go")
 
 
-def test_uploads_too_slow_too_long_or_too_many_are_refused(predictor, uploads, monkeypatch):
+def test_uploads_too_slow_too_long_or_too_many_are_refused(predictor, uploads, wait_until, running_server, monkeypatch):
     monkeypatch.setattr(vidcls.serve.uploads, "UPLOAD_GRACE_S", 0.5)
     body, content_type = multipart("clip.mp4", b"\0" * 100_000)
     headers = body.index(b"\r\n\r\n") + 4
@@ -626,7 +589,9 @@ def test_uploads_too_slow_too_long_or_too_many_are_refused(predictor, uploads, m
         wait_until(lambda: health(url)["uploading"] == 0 and not any(uploads.iterdir()), "the uploads to go")
 
 
-def test_forms_cut_short_or_of_too_many_parts_are_refused_at_once(predictor, uploads, tmp_path):
+def test_forms_cut_short_or_of_too_many_parts_are_refused_at_once(
+    predictor, uploads, running_server, write_numbered_video, tmp_path
+):
     data = write_numbered_video(tmp_path / "clip.avi", num_frames=30).read_bytes()
     body, content_type = multipart("clip.avi", data)
     closing = body.rindex(b"\r\n--")
@@ -657,7 +622,7 @@ def test_forms_cut_short_or_of_too_many_parts_are_refused_at_once(predictor, upl
     assert not any(uploads.iterdir())
 
 
-def test_nothing_the_server_sends_refers_to_another_host(predictor):
+def test_nothing_the_server_sends_refers_to_another_host(predictor, running_server):
     """Offline, every page and document works: no CDN script (Swagger UI's), no link elsewhere."""
     with running_server(create_app(predictor, ServeSettings())) as url, httpx.Client(base_url=url) as client:
         paths = ("/", "/openapi.json", "/labels", "/health", "/docs", "/redoc", "/docs/oauth2-redirect",

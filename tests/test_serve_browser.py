@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import needs_shared_videos
-from test_predict import save_micro_model
-from test_serve import REAL, running_server
 from vidcls.engine.predict import Predictor
 from vidcls.serve.app import create_app
 from vidcls.serve.settings import ServeSettings
@@ -19,13 +16,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 # `make test` installs Debian's Chromium where it is missing; without it these tests fail, saying so.
-pytestmark = needs_shared_videos
+pytestmark = pytest.mark.usefixtures("shared_videos")
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, micro_config):
+def served(tmp_path_factory, save_micro_model, running_server):
     """(base URL, predictor, uploads folder) of a uvicorn server running the micro model."""
-    predictor = Predictor.from_pretrained(save_micro_model(micro_config, tmp_path_factory.mktemp("model")), "cpu")
+    predictor = Predictor.from_pretrained(save_micro_model(tmp_path_factory.mktemp("model")), "cpu")
     uploads = tmp_path_factory.mktemp("uploads")
     with running_server(create_app(predictor, ServeSettings(tmp_dir=str(uploads)), model_name="micro")) as url:
         yield url, predictor, uploads
@@ -53,9 +50,9 @@ def page(browser, served):
     context.close()
 
 
-def test_a_chosen_clip_shows_the_predicted_label_bars_and_timeline(page, served):
+def test_a_chosen_clip_shows_the_predicted_label_bars_and_timeline(page, served, real_dir):
     url, predictor, uploads = served
-    clip = REAL / "h265_video.mp4"  # its top label differs from most clips' with this untrained model
+    clip = real_dir / "h265_video.mp4"  # its top label differs from most clips' with this untrained model
     expected = predictor.predict(clip)
     expect(page.locator("#model")).to_have_text("Model micro, 3 labels: left, right, up")
     page.set_input_files("#file", str(clip))

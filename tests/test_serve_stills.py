@@ -4,7 +4,6 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from conftest import write_audio_only, write_latin1_wav, write_numbered_video, write_still
 from vidcls.engine.predict import Predictor
 from vidcls.models.factory import create_model, resolve_clip_spec
 from vidcls.serve.app import create_app
@@ -18,20 +17,34 @@ def predictor(micro_config):
     return Predictor(model, resolve_clip_spec(model, sample_rate=2), device="cpu")
 
 
+@pytest.fixture
+def write_upload(write_still, write_audio_only, write_latin1_wav, write_numbered_video):
+    """``write_upload(kind, path)``: a still, a sound or a video of that kind."""
+    writers = {
+        "png": lambda path: write_still(path, "PNG"),
+        "jpeg": lambda path: write_still(path, "JPEG"),
+        "aac": write_audio_only,
+        "aac-with-cover-art": lambda path: write_audio_only(path, cover_art=True),
+        "latin1-tagged-wav": write_latin1_wav,
+        "video": lambda path: write_numbered_video(path, 20),
+    }
+    return lambda kind, path: writers[kind](path)
+
+
 @pytest.mark.parametrize(
-    ("make", "status", "cause"),
+    ("kind", "status", "cause"),
     [
-        (lambda path: write_still(path, "PNG"), 415, "is a still image (png read by png_pipe), not a video"),
-        (lambda path: write_still(path, "JPEG"), 415, "is a still image (mjpeg read by jpeg_pipe), not a video"),
-        (write_audio_only, 415, "no video stream (audio only"),
-        (lambda path: write_audio_only(path, cover_art=True), 415, "no video stream (audio only, with cover art)"),
-        (write_latin1_wav, 415, "no video stream (audio only"),
-        (lambda path: write_numbered_video(path, 20), 200, None),  # the same request with a video
+        ("png", 415, "is a still image (png read by png_pipe), not a video"),
+        ("jpeg", 415, "is a still image (mjpeg read by jpeg_pipe), not a video"),
+        ("aac", 415, "no video stream (audio only"),
+        ("aac-with-cover-art", 415, "no video stream (audio only, with cover art)"),
+        ("latin1-tagged-wav", 415, "no video stream (audio only"),
+        ("video", 200, None),  # the same request with a video
     ],
     ids=["png", "jpeg", "aac", "aac-with-cover-art", "latin1-tagged-wav", "video"],
 )
-def test_stills_and_sound_are_unsupported_media(predictor, tmp_path, make, status, cause):
-    path = make(tmp_path / "upload.mp4")
+def test_stills_and_sound_are_unsupported_media(predictor, write_upload, tmp_path, kind, status, cause):
+    path = write_upload(kind, tmp_path / "upload.mp4")
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     with TestClient(create_app(predictor, ServeSettings(tmp_dir=str(uploads)))) as client:

@@ -3,14 +3,12 @@
 import numpy as np
 from PIL import Image, ImageSequence
 
-from conftest import write_numbered_video
-from test_predict import save_micro_model
 from vidcls.cli import main
 from vidcls.engine.predict import Predictor
 
 
-def test_gif_shows_the_model_input(tmp_path, micro_config, capsys):
-    model_dir = save_micro_model(micro_config, tmp_path / "model")
+def test_gif_shows_the_model_input(save_micro_model, write_numbered_video, tmp_path, capsys):
+    model_dir = save_micro_model(tmp_path / "model")
     video = write_numbered_video(tmp_path / "numbered.avi", num_frames=100, size=(64, 64))
     gif = tmp_path / "out" / "clip.gif"
     assert (
@@ -29,8 +27,8 @@ def test_gif_shows_the_model_input(tmp_path, micro_config, capsys):
     assert np.abs(frames.astype(int) - clips[1]).max() > 8  # and it is the third clip, not another
 
 
-def test_clip_out_of_range_names_the_valid_ones(tmp_path, micro_config, capsys):
-    model_dir = save_micro_model(micro_config, tmp_path / "model")
+def test_clip_out_of_range_names_the_valid_ones(save_micro_model, write_numbered_video, tmp_path, capsys):
+    model_dir = save_micro_model(tmp_path / "model")
     video = write_numbered_video(tmp_path / "numbered.avi", num_frames=20)
     assert (
         main(["show", str(video), "--model_dir", str(model_dir), "--gif", str(tmp_path / "x.gif"), "--clip", "4"]) == 2
@@ -38,8 +36,8 @@ def test_clip_out_of_range_names_the_valid_ones(tmp_path, micro_config, capsys):
     assert "0 to 3" in capsys.readouterr().err
 
 
-def test_without_gif_writes_a_readable_gif_here(tmp_path, micro_config, capsys, monkeypatch):
-    model_dir = save_micro_model(micro_config, tmp_path / "model")
+def test_without_gif_writes_a_readable_gif_here(save_micro_model, write_numbered_video, tmp_path, capsys, monkeypatch):
+    model_dir = save_micro_model(tmp_path / "model")
     (tmp_path / "videos").mkdir()
     video = write_numbered_video(tmp_path / "videos" / "numbered.avi", num_frames=60, size=(64, 64))
     monkeypatch.chdir(tmp_path)

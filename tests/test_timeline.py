@@ -10,8 +10,6 @@ import av
 import numpy as np
 import pytest
 
-from conftest import REAL_VIDEOS, frame_numbers, needs_shared_videos, write_numbered_video
-from test_predict import save_micro_model
 from vidcls.cli import main
 from vidcls.cli.predict import rounded
 from vidcls.config import ClipSpec
@@ -89,7 +87,7 @@ def test_windows_shorter_than_a_frame_or_too_many_are_refused_before_planning(wi
     assert len(plan_windows(_info(250), SPEC, 0.04, 0.04, max_windows=250)) == 250  # one frame, at the limit
 
 
-def test_windows_get_the_right_frames(tmp_path):
+def test_windows_get_the_right_frames(write_numbered_video, frame_numbers, tmp_path):
     path = write_numbered_video(tmp_path / "numbered.avi", num_frames=100)
     info = probe(path)
     windows = plan_windows(info, SPEC, 1.0, 0.5)
@@ -100,14 +98,12 @@ def test_windows_get_the_right_frames(tmp_path):
         assert frame_numbers(clip) == np.minimum(window.indices, 99).tolist()
 
 
-@needs_shared_videos
-@pytest.mark.parametrize("path", REAL_VIDEOS, ids=lambda p: p.name)
-def test_streamed_frames_are_the_frames_read_frames_picks(path):
+def test_streamed_frames_are_the_frames_read_frames_picks(real_video):
     """Rotated, 10-bit, full-range, out-of-order and frame-count-less videos: streaming picks the same frames."""
-    info = probe(path)
+    info = probe(real_video)
     indices = np.unique(np.linspace(0, info.num_frames - 1, 9).round().astype(int))
-    streamed = np.stack([frame for _, frame in stream_frames(path, indices, info, size=64)])
-    assert np.array_equal(streamed, read_frames(path, indices, info, size=64))
+    streamed = np.stack([frame for _, frame in stream_frames(real_video, indices, info, size=64)])
+    assert np.array_equal(streamed, read_frames(real_video, indices, info, size=64))
 
 
 def test_merge_segments_joins_neighbours_and_cuts_overlaps():
@@ -120,8 +116,8 @@ def test_merge_segments_joins_neighbours_and_cuts_overlaps():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, micro_config):
-    return save_micro_model(micro_config, tmp_path_factory.mktemp("model"))
+def model_dir(tmp_path_factory, save_micro_model):
+    return save_micro_model(tmp_path_factory.mktemp("model"))
 
 
 class CountingPredictor:
@@ -139,7 +135,7 @@ class CountingPredictor:
         return self.predictor.logits(clips)
 
 
-def test_a_timeline_stops_when_asked(model_dir, tmp_path):
+def test_a_timeline_stops_when_asked(write_numbered_video, model_dir, tmp_path):
     """The server's timeouts: once should_stop says so, no more frames are decoded and no more model calls made."""
     video = write_numbered_video(tmp_path / "clip.avi", num_frames=100)
     counting = CountingPredictor(Predictor.from_pretrained(model_dir, device="cpu"))
@@ -155,7 +151,7 @@ def test_a_timeline_stops_when_asked(model_dir, tmp_path):
     assert counting.calls == 3 and len(asked) == 3
 
 
-def test_cli_refuses_windows_shorter_than_a_frame_or_too_many(model_dir, tmp_path, capsys):
+def test_cli_refuses_windows_shorter_than_a_frame_or_too_many(write_numbered_video, model_dir, tmp_path, capsys):
     """vidcls predict --timeline --stride 1e-9: an error record naming the limit, at once, and no files."""
     video = write_numbered_video(tmp_path / "clip.avi", num_frames=110)
     out = tmp_path / "timelines"
@@ -175,7 +171,7 @@ def test_cli_refuses_windows_shorter_than_a_frame_or_too_many(model_dir, tmp_pat
         assert says in capsys.readouterr().err
 
 
-def test_cli_writes_timeline_json_and_plot(model_dir, tmp_path, capsys):
+def test_cli_writes_timeline_json_and_plot(write_numbered_video, model_dir, tmp_path, capsys):
     video = write_numbered_video(tmp_path / "clip.avi", num_frames=110)
     (tmp_path / "broken.avi").write_bytes(b"not a video")
     out = tmp_path / "timelines"
@@ -236,7 +232,9 @@ def test_memory_stays_flat_on_a_long_video(model_dir, tmp_path):
     assert timeline["segments"][-1]["end"] == 240.0 and len(timeline["windows"]) == 60
 
 
-def test_timeline_files_go_beside_the_output_and_the_run_is_summed_up(model_dir, tmp_path, capsys, monkeypatch):
+def test_timeline_files_go_beside_the_output_and_the_run_is_summed_up(
+    write_numbered_video, model_dir, tmp_path, capsys, monkeypatch
+):
     video = write_numbered_video(tmp_path / "clip.avi", num_frames=110)
     monkeypatch.chdir(tmp_path)
     output = tmp_path / "results" / "preds.jsonl"

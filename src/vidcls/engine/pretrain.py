@@ -27,7 +27,7 @@ from vidcls.engine.run_record import check_rerun, run_settings, start_afresh, wr
 from vidcls.engine.train import SKIPPED_LOG, check_output_dir, write_skipped_report
 from vidcls.engine.trainer import VideoTrainer
 from vidcls.errors import ConfigError, DatasetError
-from vidcls.models.factory import resolve_clip_spec, save_processor
+from vidcls.models.factory import resolve_clip_spec, save_trained
 from vidcls.models.pretraining import create_pretraining_model, tube_mask
 
 logger = logging.getLogger(__name__)
@@ -148,15 +148,14 @@ def pretrain(
     result = trainer.train(resume_from_checkpoint=resume)
     metrics = {**result.metrics, "videos": len(train_set.records)}
     if trainer.is_world_process_zero():
-        save_processor(model, spec, output_dir)
-        spec.save(output_dir)
         metrics["skipped_videos"] = len(write_skipped_report(output_dir, [train_set]))
         metrics["loss_history"] = [
             {"step": entry["step"], "loss": entry["loss"]} for entry in trainer.state.log_history if "loss" in entry
         ]
         (output_dir / RESULTS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         plot_training_curves(list(trainer.state.log_history), output_dir / "training_curves.png")
-        trainer.save_model(output_dir)  # last, as in train: with --push_to_hub the upload holds the whole folder
+        # Last, as in train: with --push_to_hub the upload holds the whole folder.
+        save_trained(model, spec, output_dir, save_weights=trainer.save_model)
         if train_set.cache:
             logger.info(train_set.cache.summary())
     return metrics

@@ -30,7 +30,7 @@ from vidcls.engine.report import plot_training_curves, write_model_card
 from vidcls.engine.run_record import check_rerun, run_settings, start_afresh, write_records
 from vidcls.engine.trainer import EpochSummary, VideoTrainer
 from vidcls.errors import ConfigError, DatasetError
-from vidcls.models.factory import create_model, freeze_backbone, resolve_clip_spec, save_processor
+from vidcls.models.factory import create_model, freeze_backbone, resolve_clip_spec, save_trained
 from vidcls.models.families import family_of
 
 logger = logging.getLogger(__name__)
@@ -146,8 +146,6 @@ def train(
     metrics = {**result.metrics, **trainer.evaluate()}
 
     if trainer.is_world_process_zero():
-        save_processor(model, spec, output_dir)
-        spec.save(output_dir)
         skipped = write_skipped_report(output_dir, [train_set, eval_set])
         metrics["skipped_videos"] = len(skipped)
         (output_dir / "train_results.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -166,7 +164,7 @@ def train(
             metrics=metrics,
         )
         # Last, so that with --push_to_hub the upload holds the whole folder: processor, clip spec and card.
-        trainer.save_model(output_dir)
+        save_trained(model, spec, output_dir, save_weights=trainer.save_model)
         if train_set.cache:
             logger.info(train_set.cache.summary())
     return metrics

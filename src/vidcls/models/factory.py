@@ -147,6 +147,21 @@ def trained_config(model_dir: str | Path):
     return config
 
 
+def save_trained(model, spec: ClipSpec, output_dir: str | Path, save_weights=None) -> Path:
+    """Write the folder ``load_trained`` reads: video processor, clip specification, then config and weights.
+
+    ``save_weights(output_dir)`` writes the config and weights (default ``model.save_pretrained``). Training passes
+    its Trainer's ``save_model``, which with --push_to_hub uploads the folder: it runs last, so the upload holds
+    the processor and clip specification too. vidcls pretrain saves its masked autoencoder the same way.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_processor(model, spec, output_dir)
+    spec.save(output_dir)
+    (save_weights or model.save_pretrained)(output_dir)
+    return output_dir
+
+
 def load_trained(model_dir: str | Path):
     """A model saved by ``vidcls train`` and its clip specification."""
     model_dir = Path(model_dir)
