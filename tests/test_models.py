@@ -72,7 +72,7 @@ def test_clip_spec_roundtrip_and_validation(tmp_path):
 def test_save_trained_is_what_load_trained_reads(micro_config, tmp_path):
     torch.manual_seed(0)
     model = create_model(None, str(micro_config), LABELS).eval()
-    spec = resolve_clip_spec(model, sample_rate=3, eval_clips=2, mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4))
+    spec = resolve_clip_spec(model, sample_rate=3, mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4))
     pixels = torch.randn(2, 4, 3, 16, 16)  # (B, T, C, H, W)
     assert save_trained(model, spec, tmp_path / "run" / "model") == tmp_path / "run" / "model"
     loaded, loaded_spec = load_trained(tmp_path / "run" / "model")
