@@ -24,11 +24,10 @@ import torch
 from transformers import VideoMAEConfig
 
 from vidcls.data.synthetic import DIRECTIONS
-from vidcls.models.onnx import INT8_FILE, ONNX_FILE
 from vidcls.export.onnx_export import ClassLogits, export_model
 from vidcls.export.quantize import quantize_int8
-from vidcls.models.onnx import OnnxClassifier
-from vidcls.models.factory import create_model, load_trained, resolve_clip_spec, save_processor, tiny_videomae_config
+from vidcls.models.factory import create_model, load_trained, resolve_clip_spec, save_trained, tiny_videomae_config
+from vidcls.models.onnx import INT8_FILE, ONNX_FILE, OnnxClassifier
 
 CONFIGS = {"tiny": tiny_videomae_config, "videomae-base": VideoMAEConfig}
 
@@ -40,9 +39,7 @@ def save_model(name: str, output_dir: Path) -> Path:
     CONFIGS[name]().to_json_file(config_path)
     model = create_model(None, str(config_path), {label: i for i, label in enumerate(DIRECTIONS)})
     spec = resolve_clip_spec(model)
-    model.save_pretrained(output_dir)
-    save_processor(model, spec, output_dir)
-    spec.save(output_dir)
+    save_trained(model, spec, output_dir)
     return output_dir
 
 

@@ -60,14 +60,12 @@ def make_data(root: Path) -> Path:
 def save_model(output_dir: Path) -> None:
     import torch
 
-    from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
+    from vidcls.models.factory import create_model, resolve_clip_spec, save_trained
 
     torch.manual_seed(0)
     model = create_model(None, "tiny", {name: i for i, name in enumerate(DIRECTIONS)})
     spec = resolve_clip_spec(model)
-    model.save_pretrained(output_dir)
-    save_processor(model, spec, output_dir)
-    spec.save(output_dir)
+    save_trained(model, spec, output_dir)
 
 
 def timed(run) -> float:

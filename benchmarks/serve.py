@@ -38,7 +38,7 @@ def micro_model(output_dir: Path) -> Path:
     import torch
     from transformers import VideoMAEConfig
 
-    from vidcls.models.factory import create_model, resolve_clip_spec, save_processor
+    from vidcls.models.factory import create_model, resolve_clip_spec, save_trained
 
     output_dir.mkdir(parents=True, exist_ok=True)
     config = VideoMAEConfig(image_size=16, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
@@ -47,9 +47,7 @@ def micro_model(output_dir: Path) -> Path:
     torch.manual_seed(0)
     model = create_model(None, str(output_dir / "micro_config.json"), {name: i for i, name in enumerate(LABELS)})
     spec = resolve_clip_spec(model, sample_rate=2)
-    model.save_pretrained(output_dir)
-    save_processor(model, spec, output_dir)
-    spec.save(output_dir)
+    save_trained(model, spec, output_dir)
     return output_dir
 
 
