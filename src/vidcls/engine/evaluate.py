@@ -53,13 +53,14 @@ def evaluate(
     Under ``torchrun --nproc_per_node N -m vidcls evaluate`` each process scores its share of the videos
     (``engine.distributed``) and process 0 writes the files.
     """
-    device = pick_device(device)  # flags and data are checked before the model loads
+    device = process_device(device)  # under torchrun, "auto" is this process's own GPU
+    pick_device(device)  # flags and data are checked before the model loads
     labels = LabelMaps.from_names(trained_config(model_dir).label2id)
     layout = layout or LayoutOptions()
     layout = saved_layout(model_dir, layout) if use_saved_split else layout
     records = load_dataset(data_dir, layout, labels).records(split, "--eval_split")
     check_not_trained_on(Path(model_dir), split, records, allow_train_overlap)
-    predictor = Predictor.from_pretrained(model_dir, process_device(str(device)), views=views)
+    predictor = Predictor.from_pretrained(model_dir, device, views=views)
     report = evaluate_records(
         predictor,
         records,
@@ -122,8 +123,9 @@ def evaluate_records(
     files = [video.video for _, video in scored_videos]
     predictions = video_predictions(logits, view_labels, video_index, names, files)
     report["worst_videos"] = worst_videos(predictions)
-    if output_file is not None and rank == 0:
-        _write_report(report, predictions, Path(output_file), title)
+    if output_file is not None:
+        if rank == 0:
+            _write_report(report, predictions, Path(output_file), title)
         report["output_file"] = str(output_file)
     report["predictions"] = predictions  # for callers in Python; the file holds them as CSV
     return report
