@@ -12,6 +12,7 @@ import torch
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
 from vidcls.cli import main
+from vidcls.config import EvalViews
 from vidcls.data.sampling import uniform_clips
 from vidcls.engine.predict import Predictor
 from vidcls.engine.predict_batch import expand_inputs, predict_records
@@ -63,6 +64,19 @@ def test_batched_records_match_one_video_at_a_time(model_dir, videos):
             labels, scores = zip(*[(p["label"], p["score"]) for p in record["predictions"]], strict=True)
             assert list(labels) == [p["label"] for p in expected[record["video"]]]
             assert np.allclose(scores, [p["score"] for p in expected[record["video"]]], atol=1e-6)
+
+
+def test_views_flags_choose_the_clips_and_crops_a_video_is_scored_from(model_dir, videos, capsys):
+    _, paths = videos
+    wide = paths[1]  # 80 x 48
+    views = Predictor.from_pretrained(model_dir, device="cpu", views=EvalViews(clips=2, crops=3)).clips_from_file(wide)
+    assert views.shape[:2] == (2 * 3, 4)  # 2 clips x 3 crops, 4 frames each
+    expected = Predictor.from_pretrained(model_dir, device="cpu", views=EvalViews(clips=2, crops=3)).predict(wide, 2)
+    assert main(["predict", str(wide), "--model_dir", str(model_dir), "--views", "2x3", "--top_k", "2",
+                 "--num_workers", "0"]) == 0  # fmt: skip
+    printed = json.loads(capsys.readouterr().out.splitlines()[0])["predictions"]
+    assert [p["label"] for p in printed] == [p["label"] for p in expected]
+    assert np.allclose([p["score"] for p in printed], [p["score"] for p in expected], atol=1e-4)  # printed rounded
 
 
 def test_cli_writes_jsonl_and_csv_and_reports_failures(model_dir, videos, tmp_path):
