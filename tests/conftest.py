@@ -323,3 +323,14 @@ def running_server():
             sock.close()
 
     return serve
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One real local Ray of 2 CPUs for the whole session (`make test` installs the ray extra): starting one
+    costs seconds, so every --engine ray test shares it."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

@@ -19,6 +19,7 @@ _LAZY = {
     "RecipeArguments": "vidcls.engine.arguments",
     "guide_training_defaults": "vidcls.engine.arguments",
     "Predictor": "vidcls.engine.predict",
+    "RayEngine": "vidcls.engine.ray_engine",
     "evaluate": "vidcls.engine.evaluate",
     "train": "vidcls.engine.train",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from vidcls.config import ClipSpec, EvalViews
 from vidcls.data.layouts import LAYOUT_FLAG_HELP, LayoutOptions
@@ -101,3 +102,44 @@ class DeviceFlags:
             raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:
             raise ConfigError(f"--num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class EngineFlags:
+    """Where the per-video work runs: this process and its workers, or a Ray cluster."""
+
+    _argument_group_name = "engine"
+
+    engine: Literal["local", "ray"] = _flag(
+        "local",
+        "local: this process and its --num_workers decoding processes; ray: a Ray Data pipeline on a Ray cluster "
+        "(pip install 'vidcls[ray]').",
+    )
+    ray_address: str | None = _flag(
+        None, "With --engine ray: the cluster to join (auto, HOST:6379, ray://HOST:10001); None: start Ray here."
+    )
+
+    def __post_init__(self):
+        if self.ray_address and self.engine != "ray":
+            raise ConfigError(f"--ray_address {self.ray_address} needs --engine ray")
+
+
+@dataclass
+class ActorFlags:
+    """The model copies of ``--engine ray``: predictor actors, each with its own model."""
+
+    _argument_group_name = "predictor actors (--engine ray)"
+
+    concurrency: int = _flag(1, "Predictor actors, one model each; every other CPU decodes videos.")
+    num_gpus: float = _flag(0.0, "GPUs per predictor actor (1: one GPU each; 0: the models run on CPUs).")
+
+    def __post_init__(self):
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if not self.num_gpus >= 0:
+            raise ConfigError(f"--num_gpus must be >= 0, got {self.num_gpus}")
+
+    def check_engine(self, engine: EngineFlags) -> None:
+        """Actors exist only on Ray: asking for them with the local engine is a mistake worth saying."""
+        if engine.engine != "ray" and (self.concurrency != 1 or self.num_gpus):
+            raise ConfigError("--concurrency and --num_gpus set Ray's predictor actors: add --engine ray")

@@ -1,15 +1,19 @@
-"""Fill the decoded-frame cache ahead of training; under torchrun each process caches its own share."""
+"""Fill the decoded-frame cache ahead of training; under torchrun each process caches its own share.
+
+With ``--engine ray`` Ray tasks share the videos, one CPU each, on every node; the cache folder must then be on
+storage all nodes see.
+"""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
 
-from vidcls.cli.flags import command_parser, split_namespace
+from vidcls.cli.flags import command_parser, engine_jobs, split_namespace
 from vidcls.config import ClipSpec
 from vidcls.data.layouts import load_dataset
 from vidcls.errors import ConfigError
-from vidcls.settings import LayoutFlags
+from vidcls.settings import EngineFlags, LayoutFlags
 
 
 @dataclass
@@ -31,7 +35,7 @@ class CacheArguments:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return command_parser(__doc__, CacheArguments, LayoutFlags)
+    return command_parser(__doc__, CacheArguments, LayoutFlags, EngineFlags)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from vidcls.engine.distributed import my_share, rank_and_world
     from vidcls.models.factory import input_size
 
-    _, layout = split_namespace(args, CacheArguments, LayoutFlags)
+    _, layout, engine = split_namespace(args, CacheArguments, LayoutFlags, EngineFlags)
     size = args.image_size or input_size(args.model_name_or_path, args.config_name)
     spec = ClipSpec(image_size=size)
     jobs = [
@@ -49,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         for record in records
     ]
     rank, world_size = rank_and_world()
+    if engine.engine == "ray" and world_size > 1:
+        raise ConfigError("--engine ray schedules the videos itself: run it without torchrun")
     cache = FrameCache(args.cache_dir, int(args.cache_max_gb * 1e9))
-    outcomes = fill_cache(cache, my_share(jobs), args.num_workers)
+    outcomes = fill_cache(cache, my_share(jobs), args.num_workers, engine_jobs(engine, "caching"))
     counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(outcomes.items()))
     print(f"[rank {rank}/{world_size}] {counts}; {cache.summary()}")
     for error in outcomes.get("error", []):

@@ -11,12 +11,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidcls.cli.flags import command_parser, split_namespace
+from vidcls.cli.flags import command_parser, engine_jobs, split_namespace
 from vidcls.config import ClipSpec
 from vidcls.data.discovery import SPLITS, LabelMaps, VideoRecord
 from vidcls.data.layouts import DatasetSplits, LayoutOptions, load_dataset
 from vidcls.data.validate import ValidationReport, validate_dataset
-from vidcls.settings import ClipFlags, LayoutFlags
+from vidcls.settings import ClipFlags, EngineFlags, LayoutFlags
 
 DEFAULTS = ClipSpec()
 
@@ -37,7 +37,7 @@ DEPRECATED_FLAGS = {"--json_report": "--output"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(__doc__, CheckArguments, ClipFlags, LayoutFlags)
+    parser = command_parser(__doc__, CheckArguments, ClipFlags, LayoutFlags, EngineFlags)
     parser.add_argument("data_dir", metavar="DATA", help="Dataset in any layout vidcls train reads.")
     return parser
 
@@ -99,12 +99,17 @@ def format_report(report: ValidationReport, strict: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    check, clips, layout = split_namespace(args, CheckArguments, ClipFlags, LayoutFlags)
+    check, clips, layout, engine = split_namespace(args, CheckArguments, ClipFlags, LayoutFlags, EngineFlags)
     num_frames = DEFAULTS.num_frames if clips.num_frames is None else clips.num_frames
     spec = ClipSpec(num_frames=num_frames, sample_rate=clips.sample_rate)
     dataset = load_dataset(args.data_dir, layout.layout(), allow_leakage=True)
     report = validate_dataset(
-        ordered_splits(dataset), dataset.labels, spec, num_workers=check.num_workers, eval_clips=clips.eval_clips
+        ordered_splits(dataset),
+        dataset.labels,
+        spec,
+        num_workers=check.num_workers,
+        eval_clips=clips.eval_clips,
+        run_jobs=engine_jobs(engine, "checking videos"),
     )
     print(format_source(dataset))
     print(format_report(report, strict=check.strict))

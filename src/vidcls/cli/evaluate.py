@@ -6,8 +6,8 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidcls.cli.flags import command_parser, split_namespace
-from vidcls.settings import DeviceFlags, LayoutFlags, ViewFlags
+from vidcls.cli.flags import command_parser, ray_engine, split_namespace
+from vidcls.settings import ActorFlags, DeviceFlags, EngineFlags, LayoutFlags, ViewFlags
 
 
 @dataclass
@@ -34,7 +34,7 @@ DEPRECATED_FLAGS = {"--split": "--eval_split", "--output_file": "--output"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return command_parser(__doc__, EvaluateArguments, ViewFlags, DeviceFlags, LayoutFlags)
+    return command_parser(__doc__, EvaluateArguments, ViewFlags, DeviceFlags, LayoutFlags, EngineFlags, ActorFlags)
 
 
 def format_report(report: dict) -> str:
@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from vidcls.engine.distributed import rank_and_world
     from vidcls.engine.evaluate import evaluate  # torch: loaded only to run, not for --help
 
-    options, views, device, layout = split_namespace(args, EvaluateArguments, ViewFlags, DeviceFlags, LayoutFlags)
+    options, views, device, layout, engine, actors = split_namespace(
+        args, EvaluateArguments, ViewFlags, DeviceFlags, LayoutFlags, EngineFlags, ActorFlags
+    )
     # Split options left unset are the model's own (split.json), so the test split is the one train held out.
     defaults = LayoutFlags()
     split_given = any(getattr(layout, name) != getattr(defaults, name) for name in SPLIT_FLAGS)
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         views=views.eval_views(),
         use_saved_split=not split_given,
         allow_train_overlap=options.allow_train_overlap,
+        ray=ray_engine(engine, actors, options.model_dir, device.device),
     )
     if rank_and_world()[0] == 0:  # under torchrun every process has the report; one prints it
         print(format_report(report))

@@ -49,3 +49,29 @@ def split_namespace(args: argparse.Namespace, *classes: type) -> list:
         except ValueError as err:  # transformers' TrainingArguments checks raise ValueError
             raise ConfigError(str(err).strip().splitlines()[0]) from err
     return parsed
+
+
+def engine_jobs(engine, progress: str):
+    """What runs a command's per-video jobs with ``--engine ray`` (``engine`` holds the ``EngineFlags``): Ray tasks,
+    results in order; None for the local engine, whose worker processes each command starts itself."""
+    if engine.engine != "ray":
+        return None
+    from functools import partial
+
+    from vidcls.engine.ray_engine import ray_map  # imports ray only when it runs
+
+    return partial(ray_map, address=engine.ray_address, progress=progress)
+
+
+def ray_engine(engine, actors, model_dir: str, device: str, backend: str = "torch", int8: bool = False):
+    """The ``RayEngine`` of ``--engine ray`` (``engine``: ``EngineFlags``, ``actors``: ``ActorFlags``), or None for
+    the local engine; ConfigError for actor flags without it, or under torchrun (Ray schedules the videos itself)."""
+    actors.check_engine(engine)
+    if engine.engine != "ray":
+        return None
+    from vidcls.engine.distributed import rank_and_world
+    from vidcls.engine.ray_engine import RayEngine
+
+    if rank_and_world()[1] > 1:
+        raise ConfigError("--engine ray schedules the videos itself: run it without torchrun")
+    return RayEngine(str(model_dir), backend, int8, device, engine.ray_address, actors.concurrency, actors.num_gpus)

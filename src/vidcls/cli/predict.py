@@ -3,7 +3,8 @@
 Inputs are files, folders (searched recursively) and glob patterns. ``--output preds.jsonl|preds.csv``
 writes a file atomically instead of printing; ``--timeline`` labels segments of long videos instead.
 For large collections, ``torchrun --nproc_per_node N -m vidcls predict ... --output preds.jsonl`` shards the
-inputs across processes and merges their outputs into one file.
+inputs across processes and merges their outputs into one file; ``--engine ray`` runs on a Ray cluster instead,
+appending records to ``--output`` as videos finish, so that a rerun resumes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from vidcls.cli.flags import command_parser, split_namespace
+from vidcls.cli.flags import command_parser, ray_engine, split_namespace
 from vidcls.errors import ConfigError, DecodeError
-from vidcls.settings import MAX_WINDOWS, DeviceFlags, ViewFlags
+from vidcls.settings import MAX_WINDOWS, ActorFlags, DeviceFlags, EngineFlags, ViewFlags
 
 TERMINAL_DIGITS = 4  # scores printed to a terminal; files keep full precision
 
@@ -68,7 +69,7 @@ class TimelineFlags:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(__doc__, PredictArguments, ViewFlags, DeviceFlags, TimelineFlags)
+    parser = command_parser(__doc__, PredictArguments, ViewFlags, DeviceFlags, EngineFlags, ActorFlags, TimelineFlags)
     parser.set_defaults(batch_size=16)  # clips per model call, gathered across videos
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="Video files, folders or glob patterns.")
     return parser
@@ -88,22 +89,36 @@ def run(args: argparse.Namespace) -> int:
     from vidcls.engine.distributed import gather, my_share, process_device, rank_and_world
     from vidcls.engine.predict import Predictor  # torch: loaded only to run, not for --help
     from vidcls.engine.predict_batch import expand_inputs, predict_records
-    from vidcls.engine.predict_output import output_format, write_records
+    from vidcls.engine.predict_output import append_records, output_format, resume_output, write_records
 
-    _, views, *_ = split_namespace(args, PredictArguments, ViewFlags, DeviceFlags, TimelineFlags)  # checks values
+    _, views, _, engine, actors, _ = split_namespace(  # checks the values
+        args, PredictArguments, ViewFlags, DeviceFlags, EngineFlags, ActorFlags, TimelineFlags
+    )
     if args.output and output_format(args.output) == "csv" and args.timeline:  # a bad suffix fails here, early
         raise ConfigError("--timeline records hold segments, not ranked labels: use --output NAME.jsonl")
     if args.timeline_dir is None:  # the timeline files go with the predictions
         args.timeline_dir = str(Path(args.output).parent) if args.output else "."
     videos = expand_inputs(args.videos)
     rank, world = rank_and_world()
+    ray = ray_engine(engine, actors, args.model_dir, args.device, args.backend, args.int8)
+    if ray and args.timeline:
+        raise ConfigError("--timeline runs in one process: leave out --engine ray")
     if world > 1 and not args.output:
         raise ConfigError("under torchrun, pass --output preds.jsonl (or .csv): process 0 writes every record there")
-    device = process_device(args.device)
-    predictor = Predictor.from_pretrained(
-        args.model_dir, device=device, backend=args.backend, int8=args.int8, views=views.eval_views()
+    predictor = Predictor.from_pretrained(  # with Ray, a copy for the labels and the reader: the actors score
+        args.model_dir,
+        device="cpu" if ray else process_device(args.device),
+        backend=args.backend,
+        int8=args.int8,
+        views=views.eval_views(),
     )
     mine = my_share(videos)
+    if ray and args.output:  # a rerun resumes: what the file holds is not predicted again
+        done = resume_output(args.output, rows_per_record=min(args.top_k, len(predictor.id2label)))
+        mine = [video for video in mine if video not in done]
+        if done:
+            print(f"vidcls predict: {len(videos) - len(mine)} of {len(videos)} videos already in {args.output}",
+                  file=sys.stderr)  # fmt: skip
     if args.timeline:
         from tqdm.auto import tqdm
 
@@ -117,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             num_workers=args.num_workers,
             progress=args.progress,
+            ray=ray,
         )
     if not args.output:
         failures = 0
@@ -124,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
             failures += "error" in record
             print(json.dumps(rounded(record)), flush=True)
         _summary(len(mine), failures, "printed above")
+        return 1 if failures else 0
+    if ray:  # records are appended as they come, so that a crash keeps them
+        failures = append_records(records, args.output)
+        _summary(len(mine), failures, f"added to {args.output}")
         return 1 if failures else 0
     if world > 1:  # every process's records go to process 0, which writes them in input order
         records = [record for block in gather(list(records)) for record in block]

@@ -15,6 +15,7 @@ import logging
 import os
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -157,11 +158,15 @@ def _fill_one(job) -> tuple[str, str]:
     return ("added" if stored is not None else "over budget"), str(path)
 
 
-def fill_cache(cache: FrameCache, jobs: list[tuple[Path, FrameSize]], num_workers: int = 2) -> dict[str, list[str]]:
+def fill_cache(
+    cache: FrameCache, jobs: list[tuple[Path, FrameSize]], num_workers: int = 2, run_jobs: Callable | None = None
+) -> dict[str, list[str]]:
     """Decode ``(video, size)`` jobs into the cache in worker processes; return paths by outcome.
 
     Outcomes: "added", "present" (already cached and current), "over budget", and "error" (with the reason).
     Each process checks the budget against what it has seen, so parallel fills may overshoot it slightly.
+    ``run_jobs`` runs ``fn(*job)`` for each of a list of jobs elsewhere and yields the results in order
+    (``engine.ray_engine.ray_map`` for ``--engine ray``: the cache must be on storage every node sees).
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -169,7 +174,9 @@ def fill_cache(cache: FrameCache, jobs: list[tuple[Path, FrameSize]], num_worker
 
     outcomes: dict[str, list[str]] = {}
     tasks = [(cache.root, cache.max_bytes, path, size) for path, size in jobs]
-    if num_workers > 0:
+    if run_jobs is not None:
+        results = list(run_jobs(_fill_one, [(task,) for task in tasks]))
+    elif num_workers > 0:
         with ProcessPoolExecutor(num_workers) as pool:
             results = list(
                 tqdm(pool.map(_fill_one, tasks, chunksize=4), total=len(tasks), desc="caching", unit="video")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -131,13 +132,20 @@ def check_file(split: str, label: str, path: Path, reader: ClipReader) -> FileCh
 
 
 def _check_files(
-    splits: dict[str, list[VideoRecord]], labels: LabelMaps, reader: ClipReader, num_workers: int, progress: bool
+    splits: dict[str, list[VideoRecord]],
+    labels: LabelMaps,
+    reader: ClipReader,
+    num_workers: int,
+    progress: bool,
+    run_jobs: Callable | None = None,
 ) -> list[FileCheck]:
-    """``check_file`` over every record, in worker processes, in the order given."""
+    """``check_file`` over every record, in worker processes (or by ``run_jobs``), in the order given."""
     jobs = [(split, record) for split, records in splits.items() for record in records]
     split_names = [split for split, _ in jobs]
     label_names = [labels.id2label[record.label] for _, record in jobs]
     paths = [record.path for _, record in jobs]
+    if run_jobs is not None:
+        return list(run_jobs(check_file, list(zip(split_names, label_names, paths, repeat(reader)))))
     # One worker process gains nothing over decoding here, and inline runs are easier to debug.
     parallel = num_workers > 1 and len(jobs) > 1
     checks = []
@@ -244,6 +252,7 @@ def validate_dataset(
     progress: bool = True,
     allow_duplicates: bool = False,
     eval_clips: int = EvalViews.clips,
+    run_jobs: Callable | None = None,
 ) -> ValidationReport:
     """Check every video of every split and the splits against each other.
 
@@ -255,6 +264,8 @@ def validate_dataset(
         progress: show a progress bar over files.
         allow_duplicates: report the same file in two splits as a warning, not an error (train's
             ``--allow_duplicates``).
+        run_jobs: runs ``fn(*job)`` for each of a list of jobs elsewhere and yields the results in order
+            (``engine.ray_engine.ray_map`` for ``--engine ray``); None: ``num_workers`` local processes.
 
     Returns:
         The report: errors make ``ok`` false; warnings don't.
@@ -263,7 +274,7 @@ def validate_dataset(
     for split, records in splits.items():
         for record in records:
             counts[split][labels.id2label[record.label]] += 1
-    files = _check_files(splits, labels, ClipReader(spec, EvalViews(eval_clips)), num_workers, progress)
+    files = _check_files(splits, labels, ClipReader(spec, EvalViews(eval_clips)), num_workers, progress, run_jobs)
     segments = [(record.start, record.end) for records in splits.values() for record in records]  # as files
     duplicate_errors, duplicate_warnings = _duplicate_findings(files, segments, allow_duplicates)
     return ValidationReport(

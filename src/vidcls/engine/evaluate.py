@@ -21,7 +21,7 @@ from vidcls.engine.distributed import gather, my_share, process_device, rank_and
 from vidcls.engine.metrics import accuracy_report, class_report, video_predictions, worst_videos
 from vidcls.engine.predict import Predictor, pick_device
 from vidcls.engine.run_record import check_not_trained_on, saved_layout
-from vidcls.engine.scoring import score_videos
+from vidcls.engine.scoring import score
 from vidcls.errors import DatasetError
 from vidcls.models.factory import trained_config
 
@@ -41,6 +41,7 @@ def evaluate(
     views: EvalViews = EvalViews(),
     use_saved_split: bool = True,
     allow_train_overlap: bool = False,
+    ray=None,
 ) -> dict:
     """Score every video of ``split`` of ``data_dir`` with the model in ``model_dir``; write and return the report.
 
@@ -51,9 +52,11 @@ def evaluate(
     ``output_file`` (default ``<model_dir>/eval_<split>.json``).
 
     Under ``torchrun --nproc_per_node N -m vidcls evaluate`` each process scores its share of the videos
-    (``engine.distributed``) and process 0 writes the files.
+    (``engine.distributed``) and process 0 writes the files. With ``ray`` (an ``engine.ray_engine.RayEngine`` of
+    the same model) Ray's actors score them, each on its ``ray.device``, and this process only reads labels.
     """
-    device = process_device(device)  # under torchrun, "auto" is this process's own GPU
+    # With Ray the actors score, each on ray.device: this process's copy only reads labels and views.
+    device = "cpu" if ray else process_device(device)  # under torchrun, "auto" is this process's own GPU
     pick_device(device)  # flags and data are checked before the model loads
     labels = LabelMaps.from_names(trained_config(model_dir).label2id)
     layout = layout or LayoutOptions()
@@ -69,6 +72,7 @@ def evaluate(
         about={"split": split, "data_dir": str(data_dir), "model_dir": str(model_dir)},
         batch_size=batch_size,
         num_workers=num_workers,
+        ray=ray,
     )
     return report
 
@@ -82,6 +86,7 @@ def evaluate_records(
     about: dict | None = None,
     batch_size: int = 8,
     num_workers: int = 2,
+    ray=None,
 ) -> dict:
     """Score labelled videos with ``predictor`` (PyTorch or ONNX); return the report and write it (process 0).
 
@@ -92,18 +97,20 @@ def evaluate_records(
     the reason (``skipped_videos``, ``partially_scored``). Next to ``output_file`` go the per-video predictions
     (CSV) and the confusion matrix (CSV and PNG); without it nothing is written. ``about`` (what was evaluated)
     heads the report; ``batch_size`` counts views per model call. The returned report also holds the per-video
-    ``predictions``.
+    ``predictions``. With ``ray`` (an ``engine.ray_engine.RayEngine``) the videos are scored on a Ray cluster.
     """
     rank, world = rank_and_world()
-    scored = score_videos(
+    scored = score(
         predictor,
         my_share(records),
         batch_size=batch_size,
         num_workers=num_workers,
         partial=True,
         progress="evaluating" if rank == 0 else None,
+        ray=ray,
     )
-    videos = [video for block in gather(list(scored)) for video in block]  # blocks in rank order: input order
+    # Blocks in rank order, each in input order (Ray yields videos as they finish): all in input order.
+    videos = [video for block in gather(sorted(scored, key=lambda video: video.index)) for video in block]
     scored_videos = [(record, video) for record, video in zip(records, videos, strict=True) if video.error is None]
     if not scored_videos:
         raise DatasetError(f"none of the {len(records)} videos could be decoded; see the warnings above")

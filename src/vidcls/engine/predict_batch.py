@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vidcls.data.clips import mean_scores
 from vidcls.data.discovery import VIDEO_EXTENSIONS
-from vidcls.engine.scoring import ScoredVideo, score_videos
+from vidcls.engine.scoring import ScoredVideo, score
 from vidcls.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -41,15 +41,22 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 
 
 def predict_records(
-    predictor, videos: list[str], *, top_k: int = 5, batch_size: int = 16, num_workers: int = 2, progress: bool = False
+    predictor,
+    videos: list[str],
+    *,
+    top_k: int = 5,
+    batch_size: int = 16,
+    num_workers: int = 2,
+    progress: bool = False,
+    ray=None,
 ) -> Iterator[dict]:
-    """Yield ``{"video", "predictions": [{"label", "score"}]}`` or ``{"video", "error"}`` per video, in input order.
+    """Yield ``{"video", "predictions": [{"label", "score"}]}`` or ``{"video", "error"}`` per video, in input order
+    (with ``ray``, an ``engine.ray_engine.RayEngine``: on a Ray cluster, in the order videos finish).
 
-    Scored by ``engine.scoring.score_videos``, as ``Predictor.predict`` scores one video.
+    Scored by ``engine.scoring.score``, as ``Predictor.predict`` scores one video.
     """
-    scored = score_videos(
-        predictor, videos, batch_size=batch_size, num_workers=num_workers, progress="predicting" if progress else None
-    )
+    progress = "predicting" if progress else None
+    scored = score(predictor, videos, batch_size=batch_size, num_workers=num_workers, progress=progress, ray=ray)
     for video in scored:
         yield as_record(predictor, video, top_k)
 

@@ -36,6 +36,21 @@ class ScoredVideo:
     problem: str | None = None  # scored from only some of its clips: why the others were not
 
 
+def segment_of(video: str | VideoRecord) -> tuple[str, float | None, float | None]:
+    """A video's path and the seconds to score it between (None: from its start, to its end)."""
+    return (str(video.path), video.start, video.end) if isinstance(video, VideoRecord) else (str(video), None, None)
+
+
+def read_views(
+    reader: ClipReader, path: str, start: float | None = None, end: float | None = None, *, partial: bool = False
+) -> tuple[torch.Tensor, str | None]:
+    """The views of a video, and why some are missing (None when all decoded; only with ``partial``, which scores a
+    file cut short from the clips before the cut). DecodeError when the video cannot be scored."""
+    if partial:
+        return reader.readable_views(path, start=start, end=end)
+    return reader.from_file(path, start=start, end=end), None
+
+
 class VideoViews(torch.utils.data.Dataset):
     """One item per video: ``{"index", "video", "views": uint8 (N, T, C, H, W), "problem"}`` or
     ``{"index", "video", "error"}``.
@@ -53,16 +68,10 @@ class VideoViews(torch.utils.data.Dataset):
         return len(self.videos)
 
     def __getitem__(self, index: int) -> dict:
-        video = self.videos[index]
-        path, start, end = (
-            (video.path, video.start, video.end) if isinstance(video, VideoRecord) else (video, None, None)
-        )
+        path, start, end = segment_of(self.videos[index])
         item = {"index": index, "video": str(path)}
         try:
-            if self.partial:
-                item["views"], item["problem"] = self.reader.readable_views(path, start=start, end=end)
-            else:
-                item["views"], item["problem"] = self.reader.from_file(path, start=start, end=end), None
+            item["views"], item["problem"] = read_views(self.reader, path, start, end, partial=self.partial)
         except DecodeError as err:
             logger.warning("cannot score %s", err)
             item["error"] = str(err)
@@ -149,3 +158,24 @@ def score_videos(
         for scored in finished():
             bar.update()
             yield scored
+
+
+def score(
+    predictor,
+    videos: list[str | VideoRecord],
+    *,
+    batch_size: int = 16,
+    num_workers: int = 2,
+    partial: bool = False,
+    progress: str | None = None,
+    ray=None,
+) -> Iterator[ScoredVideo]:
+    """Where every command scores videos: in this process (``score_videos``, input order), or with ``ray`` (an
+    ``engine.ray_engine.RayEngine``) on a Ray cluster (``score_videos_ray``, in the order videos finish)."""
+    if ray is None:
+        return score_videos(
+            predictor, videos, batch_size=batch_size, num_workers=num_workers, partial=partial, progress=progress
+        )
+    from vidcls.engine.ray_engine import score_videos_ray  # imports ray only when it runs
+
+    return score_videos_ray(predictor, videos, ray, batch_size=batch_size, partial=partial, progress=progress)
