@@ -69,6 +69,10 @@ class RayEngine:
                 f"--device {self.device} with --engine ray: actors get only the GPUs they ask for; add --num_gpus 1"
             )
 
+    def score(self, predictor, videos: list[str | VideoRecord], **options) -> Iterator[ScoredVideo]:
+        """``score_videos_ray`` with this engine (``engine.scoring.score`` calls it, so needs no import of Ray's)."""
+        return score_videos_ray(predictor, videos, self, **options)
+
 
 def import_ray():
     """The ``ray`` module with Ray Data, or MissingDependency saying how to install it."""

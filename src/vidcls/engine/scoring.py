@@ -176,6 +176,4 @@ def score(
         return score_videos(
             predictor, videos, batch_size=batch_size, num_workers=num_workers, partial=partial, progress=progress
         )
-    from vidcls.engine.ray_engine import score_videos_ray  # imports ray only when it runs
-
-    return score_videos_ray(predictor, videos, ray, batch_size=batch_size, partial=partial, progress=progress)
+    return ray.score(predictor, videos, batch_size=batch_size, partial=partial, progress=progress)
