@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import psutil
@@ -101,32 +102,47 @@ def slow_model_dir(tmp_path_factory):
     return save_trained(model, resolve_clip_spec(model, sample_rate=2), root / "model")
 
 
-def predictor_actors() -> list[psutil.Process]:
-    """The processes of the running predictor actors: Ray names each process after its actor's class."""
+def ray_processes(running: str) -> list[psutil.Process]:
+    """Ray's worker processes running ``running``: Ray names a worker after the task or actor it runs
+    (``ray::MapBatches(decode_block)``, ``ray::MapWorker(MapBatches(ViewScorer))``), ``ray::IDLE`` between tasks."""
     found = []
     for process in psutil.process_iter(["cmdline"]):
-        if any("ViewScorer" in part for part in process.info["cmdline"] or []):
+        if any(running in part for part in process.info["cmdline"] or []):
             found.append(process)
     return found
 
 
-def test_a_killed_predictor_actor_loses_no_video_and_repeats_none(
-    ray_local, slow_model_dir, write_numbered_video, tmp_path
+def test_killed_decode_worker_and_actor_lose_no_video_and_repeat_none(
+    ray_local, slow_model_dir, shared_videos, write_numbered_video, tmp_path
 ):
-    paths = [str(write_numbered_video(tmp_path / f"k{i}.avi", 20 + 2 * i)) for i in range(24)]
+    real = str(shared_videos / "real" / "v_ApplyEyeMakeup_g01_c01.avi")  # 320x240: a task of 8 takes about a second
+    paths = [real] * 16 + [str(write_numbered_video(tmp_path / f"k{i}.avi", 20 + 2 * i)) for i in range(8)]
+    killed, stop = [], threading.Event()
+
+    def kill_a_decoder():  # the first decode task seen running dies in the middle of its videos
+        while not stop.wait(0.01):
+            for process in ray_processes("decode_block"):
+                os.kill(process.pid, signal.SIGKILL)
+                killed.append(process.pid)
+                return
+
+    killer = threading.Thread(target=kill_a_decoder, daemon=True)
+    killer.start()
     predictor = Predictor.from_pretrained(slow_model_dir, device="cpu")
     scored = score_videos_ray(predictor, paths, vidcls.RayEngine(str(slow_model_dir), device="cpu"), batch_size=4)
     first = next(scored)
-    (actor,) = predictor_actors()
+    (actor,) = ray_processes("ViewScorer")
     os.kill(actor.pid, signal.SIGKILL)  # most of the views are still to be scored: its tasks run again elsewhere
     results = [first, *scored]
-    assert not psutil.pid_exists(actor.pid) or actor.status() == psutil.STATUS_ZOMBIE
+    stop.set()
+    killer.join()
+    assert killed, "no decode task was seen running, so none was killed"
     assert sorted(video.index for video in results) == list(range(len(paths)))
     with torch.inference_mode():
-        for video in results:
-            expected = predictor.logits(predictor.clips_from_file(paths[video.index])).numpy()
-            assert video.video == paths[video.index] and video.error is None
-            np.testing.assert_allclose(video.logits, expected, atol=1e-5, rtol=0)
+        expected = {path: predictor.logits(predictor.clips_from_file(path)).numpy() for path in set(paths)}
+    for video in results:
+        assert video.video == paths[video.index] and video.error is None
+        np.testing.assert_allclose(video.logits, expected[video.video], atol=1e-5, rtol=0)
 
 
 def test_engine_flags_are_checked_before_any_work(ray_local, model_dir, videos, capsys, monkeypatch):

@@ -7,9 +7,9 @@ A streaming Ray Data pipeline (https://docs.ray.io/en/latest/data/batch_inferenc
 Each decoded view is a row of its own, ``(T, C, H, W)`` uint8 with its video's index, the view's number and the
 video's view count, so videos with different numbers of clips need no ragged tensors and the actors batch views
 across videos exactly as one process does. The driver puts each video's views back together and yields it once
-all are scored, in completion order (not input order). Ray's backpressure bounds memory; a decode task or an actor
-that dies is retried (a task 3 times, Ray's default; actors restarted without limit), and the driver drops any
-view it has already seen, so every video comes out exactly once. Ray is imported only here, and only when used.
+all are scored, in completion order (not input order). Ray's backpressure bounds memory; a decode task whose process
+dies runs again and a dead actor is restarted (Ray Data retries both without limit), and the driver drops any view
+it has already seen, so every video comes out exactly once. Ray is imported only here, and only when used.
 """
 
 from __future__ import annotations
