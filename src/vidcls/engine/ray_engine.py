@@ -111,8 +111,8 @@ def decode_block(batch: dict[str, np.ndarray], reader: ClipReader, partial: bool
     A video that cannot be read becomes one row with ``count`` 0 and its error (and blank pixels, as a column holds
     one shape), which the actors pass through without calling the model.
     """
-    spec = reader.spec
-    blank = np.zeros((1, spec.num_frames, 3, spec.image_size, spec.image_size), dtype=np.uint8)
+    # A view of black frames: its shape is every view's, whatever the video's size.
+    blank = reader.to_views(np.zeros((1, reader.spec.num_frames, 48, 64, 3), dtype=np.uint8))[:1].numpy()
     rows = zip(*(batch[name].tolist() for name in ("index", "video", "start", "end")), strict=True)
     for index, video, start, end in rows:
         segment = (None if math.isnan(start) else start, None if math.isnan(end) else end)
@@ -156,8 +156,8 @@ class ViewScorer:
         if scored.any():
             with warnings.catch_warnings():  # Ray hands out read-only views of its object store; nothing writes
                 warnings.simplefilter("ignore", UserWarning)
-                pixels = torch.from_numpy(batch["pixels"][scored])  # (B, T, C, H, W) uint8
-            logits[scored] = self.predictor.logits(pixels).numpy()
+                pixels = torch.from_numpy(batch["pixels"] if scored.all() else batch["pixels"][scored])
+            logits[scored] = self.predictor.logits(pixels).numpy()  # (B, T, C, H, W) uint8 -> (B, K)
         out = {name: batch[name] for name in ROW_COLUMNS}
         return {**out, "logits": logits}
 
