@@ -11,7 +11,7 @@ and test as always) is fine-tuned three ways, each over ``--seeds``:
 Each run is the real command in a subprocess (``python -m vidcls ...``); its CPU time is the children's user +
 system time. Per-video accuracy is ``vidcls evaluate`` on the test split (the epoch kept is the best on val).
 
-    .venv/bin/python benchmarks/pretrain.py                 # about 25 min on 2 cores
+    .venv/bin/python benchmarks/pretrain.py                 # about 20 CPU min (1 thread), 30 min wall
     .venv/bin/python benchmarks/pretrain.py --pretrain_epochs 60 --seeds 5
 """
 
@@ -88,7 +88,8 @@ def finetune(few: Path, out: Path, seed: int, args, *extra: str) -> tuple[float,
               "--per_device_train_batch_size", "8", "--dataloader_num_workers", "1", "--disable_tqdm", "true",
               "--report_to", "none", "--overwrite_output_dir", "--cache_dir", str(out.parent / "cache"),
               # validate (and keep the best) every 5% of the steps, not every epoch of 4 steps
-              "--eval_strategy", "steps", "--eval_steps", "0.05", "--save_strategy", "steps", "--save_steps", "0.05"]  # fmt: skip
+              "--eval_strategy", "steps", "--eval_steps", "0.05",
+              "--save_strategy", "steps", "--save_steps", "0.05"]  # fmt: skip
     length = ["--num_train_epochs", str(args.finetune_epochs), "--learning_rate", "1e-3"]
     seconds = vidcls("train", "--data_dir", str(few), "--output_dir", str(out), *length, *common, *extra,
                      threads=args.threads)  # fmt: skip
