@@ -11,7 +11,7 @@ and test as always) is fine-tuned three ways, each over ``--seeds``:
 Each run is the real command in a subprocess (``python -m vidcls ...``); its CPU time is the children's user +
 system time. Per-video accuracy is ``vidcls evaluate`` on the test split (the epoch kept is the best on val).
 
-    .venv/bin/python benchmarks/pretrain.py                 # about 20 CPU min (1 thread), 30 min wall
+    .venv/bin/python benchmarks/pretrain.py                 # about 20 CPU min (1 thread), 23 min wall
     .venv/bin/python benchmarks/pretrain.py --pretrain_epochs 60 --seeds 5
 """
 
