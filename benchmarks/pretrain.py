@@ -11,7 +11,7 @@ and test as always) is fine-tuned three ways, each over ``--seeds``:
 Each run is the real command in a subprocess (``python -m vidcls ...``); its CPU time is the children's user +
 system time. Per-video accuracy is ``vidcls evaluate`` on the test split (the epoch kept is the best on val).
 
-    .venv/bin/python benchmarks/pretrain.py                 # about 25 min on 2 cores
+    .venv/bin/python benchmarks/pretrain.py                 # about 20 CPU min (1 thread), 23 min wall
     .venv/bin/python benchmarks/pretrain.py --pretrain_epochs 60 --seeds 5
 """
 
@@ -39,12 +39,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train_groups", type=int, default=10, help="Textures (groups) in the training split.")
     parser.add_argument("--clips_per_group", type=int, default=4, help="Videos per group and class.")
     parser.add_argument("--label_share", type=float, default=0.1, help="Share of training videos with labels.")
-    parser.add_argument("--pretrain_epochs", type=int, default=30)
+    # 100 epochs: about 4 CPU minutes here, within the issue's 15; the normalised-pixel loss sits near 0.96 from
+    # epoch 10 on whatever the length (30, 100, and 112 of 200 epochs tried): longer buys nothing on this data.
+    parser.add_argument("--pretrain_epochs", type=int, default=100)
     parser.add_argument("--mask_ratio", type=float, default=0.9)
     parser.add_argument("--pretrain_lr", type=float, default=1.5e-3, help="Pretraining learning rate (batch 16).")
-    parser.add_argument("--finetune_epochs", type=int, default=30)
+    # 300 epochs of 32 videos = 1200 steps of 8: from scratch stays at chance for about 300 steps, then learns;
+    # 30 epochs (120 steps) left every variant at chance and measured nothing.
+    parser.add_argument("--finetune_epochs", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads per run (OMP_NUM_THREADS).")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (OMP_NUM_THREADS).")
     return parser.parse_args()
 
 
@@ -82,7 +86,10 @@ def finetune(few: Path, out: Path, seed: int, args, *extra: str) -> tuple[float,
     """Fine-tune into ``out`` and evaluate on test: (per-video test accuracy, CPU seconds)."""
     common = ["--sample_rate", "2", "--eval_clips", "2", "--hflip", "false", "--seed", str(seed),
               "--per_device_train_batch_size", "8", "--dataloader_num_workers", "1", "--disable_tqdm", "true",
-              "--report_to", "none", "--overwrite_output_dir", "--cache_dir", str(out.parent / "cache")]  # fmt: skip
+              "--report_to", "none", "--overwrite_output_dir", "--cache_dir", str(out.parent / "cache"),
+              # validate (and keep the best) every 5% of the steps, not every epoch of 4 steps
+              "--eval_strategy", "steps", "--eval_steps", "0.05",
+              "--save_strategy", "steps", "--save_steps", "0.05"]  # fmt: skip
     length = ["--num_train_epochs", str(args.finetune_epochs), "--learning_rate", "1e-3"]
     seconds = vidcls("train", "--data_dir", str(few), "--output_dir", str(out), *length, *common, *extra,
                      threads=args.threads)  # fmt: skip
