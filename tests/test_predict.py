@@ -17,6 +17,7 @@ from vidcls.data.sampling import uniform_clips
 from vidcls.engine.predict import Predictor
 from vidcls.engine.predict_batch import expand_inputs, predict_records
 from vidcls.engine.predict_output import write_records
+from vidcls.engine.scoring import choose_workers
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +161,33 @@ def test_logits_match_transformers_called_by_hand(model_dir):
         with torch.no_grad():
             theirs = model(**inputs).logits[0]
         assert (theirs - logits).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize(
+    ("decode_ms", "model_ms", "cores", "workers"),
+    [
+        (10, 80, 2, 0),  # model-bound on 2 cores: a worker would take half the model's cores
+        (30, 30, 2, 0),  # even: not worth a process
+        (80, 10, 2, 2),  # decode-bound: decode beside the model
+        (50, 10, 16, 4),  # decode-bound with cores to spare: enough workers to feed the model
+        (37, 17_040, 2, 0),  # VideoMAE-base on a CPU (BENCHMARKS.md "Scaling out"): the model is everything
+    ],
+)
+def test_decoding_workers_are_chosen_from_measured_costs(decode_ms, model_ms, cores, workers):
+    assert choose_workers(decode_ms / 1000, model_ms / 1000, cores) == workers
+
+
+def test_unset_workers_time_the_first_videos_then_score_the_rest_alike(model_dir, videos, caplog):
+    _, paths = videos
+    predictor = Predictor.from_pretrained(model_dir, device="cpu")
+    inputs = [str(p) for p in paths] * 2  # more than the videos timed inline first
+    expected = list(predict_records(predictor, inputs, top_k=2, batch_size=4, num_workers=0))
+    with caplog.at_level("INFO", logger="vidcls.engine.scoring"):
+        chosen = list(predict_records(predictor, inputs, top_k=2, batch_size=4))
+    assert "decoding workers (--num_workers)" in caplog.text
+    assert [r["video"] for r in chosen] == inputs
+    for got, want in zip(chosen, expected, strict=True):
+        assert [p["label"] for p in got["predictions"]] == [p["label"] for p in want["predictions"]]
+        assert np.allclose(
+            [p["score"] for p in got["predictions"]], [p["score"] for p in want["predictions"]], atol=1e-6
+        )

@@ -95,12 +95,15 @@ class DeviceFlags:
 
     device: str = _flag("auto", "auto (a GPU if there is one), cpu, cuda, cuda:1, mps.")
     batch_size: int = _flag(8, "Clips (views) per model call.")
-    num_workers: int = _flag(2, "Decoding processes; 0 decodes in the main process.")
+    num_workers: int | None = _flag(
+        None,
+        "Decoding processes; 0 decodes in the main process; None: chosen from the first videos' decode and model times",
+    )
 
     def __post_init__(self):
         if self.batch_size < 1:
             raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}")
-        if self.num_workers < 0:
+        if self.num_workers is not None and self.num_workers < 0:
             raise ConfigError(f"--num_workers must be >= 0, got {self.num_workers}")
 
 

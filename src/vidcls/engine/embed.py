@@ -59,7 +59,7 @@ def load_encoder(model_dir: str | Path):
 @torch.inference_mode()
 def embed_videos(
     model, spec: ClipSpec, records: list[VideoRecord], names: list[str], splits: list[str], *,
-    device: str = "auto", batch_size: int = 8, num_workers: int = 2,
+    device: str = "auto", batch_size: int = 8, num_workers: int | None = None,
 ) -> Embeddings:  # fmt: skip
     """Average the head's input over each video's clips; unreadable videos are left out, with a warning.
 
@@ -70,7 +70,10 @@ def embed_videos(
     input_name = family_of(model.config).input_name
     dataset = ClipDataset(records, spec, train=False)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=ClipCollator(input_name)
+        dataset,
+        batch_size=batch_size,
+        num_workers=2 if num_workers is None else num_workers,  # unset: not chosen by timing here (yet)
+        collate_fn=ClipCollator(input_name),
     )
     captured = {}
     hook = model.classifier.register_forward_hook(lambda module, args, output: captured.update(features=args[0]))

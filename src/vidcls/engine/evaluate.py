@@ -35,7 +35,7 @@ def evaluate(
     *,
     layout: LayoutOptions | None = None,
     batch_size: int = 8,
-    num_workers: int = 2,
+    num_workers: int | None = None,
     device: str = "auto",
     output_file: str | Path | None = None,
     views: EvalViews = EvalViews(),
@@ -85,7 +85,7 @@ def evaluate_records(
     title: str = "",
     about: dict | None = None,
     batch_size: int = 8,
-    num_workers: int = 2,
+    num_workers: int | None = None,
     ray=None,
 ) -> dict:
     """Score labelled videos with ``predictor`` (PyTorch or ONNX); return the report and write it (process 0).

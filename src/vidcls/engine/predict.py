@@ -112,7 +112,7 @@ class Predictor:
         return self.top_k(self.scores(self.clips_from_frames(frames)), top_k)
 
     def predict_many(
-        self, videos: Iterable[str | Path], top_k: int = 5, *, batch_size: int = 16, num_workers: int = 2
+        self, videos: Iterable[str | Path], top_k: int = 5, *, batch_size: int = 16, num_workers: int | None = None
     ) -> Iterator[dict]:
         """Records ``{"video", "predictions"}`` or ``{"video", "error"}`` in input order; see ``predict_batch``."""
         from vidcls.engine.predict_batch import predict_records

@@ -46,7 +46,7 @@ def predict_records(
     *,
     top_k: int = 5,
     batch_size: int = 16,
-    num_workers: int = 2,
+    num_workers: int | None = None,
     progress: bool = False,
     ray=None,
 ) -> Iterator[dict]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from vidcls.data.discovery import VideoRecord
 from vidcls.errors import ConfigError, DecodeError
 
 logger = logging.getLogger(__name__)
+
+# With --num_workers unset, this many videos (at least a model call's worth) are decoded inline and timed first.
+PROBE_VIDEOS = 4
 
 
 @dataclass
@@ -94,32 +98,58 @@ def keep_apart(items: list[dict]) -> list[dict]:
     return items
 
 
+def choose_workers(decode_s: float, model_s: float, cores: int) -> int:
+    """Decoding processes that score fastest, from one video's measured decode and model times (model on all cores).
+
+    Inline (0 workers) a video costs ``decode_s + model_s``. With w workers decoding runs beside the model, which
+    keeps the remaining cores: ``min(w / decode_s, rate of the model on cores - w threads)``, assuming the model
+    slows in proportion to the threads it loses (pessimistic for workers: so the choice never makes it slower than
+    inline), and both slowed alike when there are more processes and threads than cores. Workers must win by 10%
+    (they cost a process start each). Examples on 2 cores: decode 10 ms, model 80 ms -> 0 (model-bound: a worker
+    would take half the model's cores); decode 80 ms, model 10 ms -> 2.
+    """
+    best, best_rate = 0, 1.1 / (decode_s + model_s)  # videos/s inline, which workers must beat by 10%
+    for workers in range(1, min(cores, 8) + 1):
+        threads = max(1, cores - workers)
+        crowding = max(1.0, (workers + threads) / cores)
+        rate = min(workers / decode_s, threads / (model_s * cores)) / crowding
+        if rate > best_rate:
+            best, best_rate = workers, rate
+    return best
+
+
 def score_videos(
     predictor,
     videos: list[str | VideoRecord],
     *,
     batch_size: int = 16,
-    num_workers: int = 2,
+    num_workers: int | None = None,
     partial: bool = False,
     progress: str | None = None,
 ) -> Iterator[ScoredVideo]:
     """Score every video with ``predictor`` (``engine.predict.Predictor``); yield them in input order.
 
-    ``batch_size`` counts views per model call; ``progress`` is the progress bar's label (None: no bar).
+    ``batch_size`` counts views per model call; ``num_workers`` decoding processes, or None: the first videos are
+    decoded here and timed, with their model call, and ``choose_workers`` picks the workers for the rest.
+    ``progress`` is the progress bar's label (None: no bar).
     """
-    if batch_size < 1 or num_workers < 0:
+    if batch_size < 1 or (num_workers is not None and num_workers < 0):
         raise ConfigError(f"--batch_size must be >= 1 and --num_workers >= 0, got {batch_size} and {num_workers}")
+    dataset = VideoViews(videos, predictor.reader, partial=partial)
     views_per_video = predictor.reader.views.clips * predictor.reader.views.crops
-    loader = torch.utils.data.DataLoader(
-        VideoViews(videos, predictor.reader, partial=partial),
-        batch_size=max(1, batch_size // views_per_video),  # about one model call of videos per item
-        num_workers=num_workers,
-        collate_fn=keep_apart,
-    )
-    threads = model_threads(predictor.device, num_workers)
+    videos_per_item = max(1, batch_size // views_per_video)  # about one model call of videos per item
+    threads = torch.get_num_threads()  # inline: the model has every core
     pending: deque[dict] = deque()  # videos not yet out, in input order, each with its views' logits so far
     views: list[torch.Tensor] = []  # (T, C, H, W) views waiting for a model call ...
     owners: list[dict] = []  # ... and the pending video each belongs to
+
+    def take(items: list[dict]) -> None:
+        for item in items:
+            pending.append(item)
+            if "error" not in item:
+                item.update(logits=[], count=len(item["views"]))
+                views.extend(item.pop("views"))
+                owners.extend([item] * item["count"])
 
     def call_model(count: int) -> None:
         previous = torch.get_num_threads()
@@ -141,13 +171,33 @@ def score_videos(
                 yield ScoredVideo(item["index"], item["video"], np.stack(item["logits"]), problem=item["problem"])
 
     with tqdm(total=len(videos), unit="video", desc=progress, disable=progress is None) as bar:
+        first = 0
+        if num_workers is None:  # time the first videos inline, then choose
+            first = min(len(dataset), max(PROBE_VIDEOS, videos_per_item))
+            started = time.perf_counter()
+            take([dataset[index] for index in range(first)])
+            decoded = time.perf_counter()
+            if views:
+                call_model(len(views))
+            decode_s, model_s = decoded - started, time.perf_counter() - decoded
+            cores = len(os.sched_getaffinity(0))
+            num_workers = choose_workers(decode_s / max(1, first), max(model_s, 1e-6) / max(1, first), cores)
+            logger.info(
+                "decoding %.0f ms and the model %.0f ms a video on %d cores: %d decoding workers (--num_workers)",
+                1000 * decode_s / max(1, first), 1000 * model_s / max(1, first), cores, num_workers,
+            )  # fmt: skip
+            for scored in finished():
+                bar.update()
+                yield scored
+        threads = model_threads(predictor.device, num_workers)
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(dataset, range(first, len(dataset))),
+            batch_size=videos_per_item,
+            num_workers=num_workers,
+            collate_fn=keep_apart,
+        )
         for items in loader:
-            for item in items:
-                pending.append(item)
-                if "error" not in item:
-                    item.update(logits=[], count=len(item["views"]))
-                    views.extend(item.pop("views"))
-                    owners.extend([item] * item["count"])
+            take(items)
             while len(views) >= batch_size:
                 call_model(batch_size)
             for scored in finished():
@@ -165,7 +215,7 @@ def score(
     videos: list[str | VideoRecord],
     *,
     batch_size: int = 16,
-    num_workers: int = 2,
+    num_workers: int | None = None,
     partial: bool = False,
     progress: str | None = None,
     ray=None,
