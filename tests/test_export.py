@@ -254,3 +254,27 @@ def test_a_model_whose_fold_is_refused_exports_a_uint8_graph_that_normalises(tin
     onnx_side = Predictor(OnnxClassifier(tmp_path / ONNX_FILE, model.config), spec, device="cpu")
     clips = torch_side.clips_from_file(real_clip)
     assert (torch_side.logits(clips) - onnx_side.logits(clips)).abs().max() <= 1e-4
+
+
+def test_a_graph_of_an_earlier_export_taking_normalised_floats_still_predicts(tiny_configs, real_clip, tmp_path):
+    from vidcls.models.factory import load_trained
+    from vidcls.models.families import class_logits
+
+    class FloatLogits(torch.nn.Module):  # what vidcls export wrote before it folded the normalisation
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixels):
+            return class_logits(self.model(pixel_values=pixels).logits)
+
+    model, spec = load_trained(save_model(tiny_configs["videomae"], tmp_path / "model"))
+    example = torch.randn(1, spec.num_frames, 3, spec.image_size, spec.image_size)
+    torch.onnx.export(FloatLogits(model).eval(), (example,), input_names=["pixel_values"], dynamo=True).save(
+        tmp_path / ONNX_FILE
+    )
+    onnx_side = Predictor(OnnxClassifier(tmp_path / ONNX_FILE, model.config), spec, device="cpu")
+    assert not onnx_side.model.takes_uint8  # so the Predictor normalises the clips before the graph
+    torch_side = Predictor.from_pretrained(tmp_path / "model", device="cpu")
+    clips = torch_side.clips_from_file(real_clip)
+    assert (torch_side.logits(clips) - onnx_side.logits(clips)).abs().max() <= 1e-4
