@@ -8,7 +8,8 @@ padded zero is 0 after normalisation in the model as trained, not -mean/std.) Th
 inference only; saved folders keep the standard weights that transformers and other tools expect.
 
 A folded model is called with uint8 (B, T, C, H, W) pixels: a hook on the convolution casts them to float right
-before it, one copy that also lays them out as the convolution reads them. ``takes_uint8`` tells callers.
+before it, one copy that also lays them out as the convolution reads them; an exported graph casts them there
+too. ``takes_uint8`` tells callers.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def fold_normalization(model, mean, std) -> bool:
 
 
 def _cast_pixels(conv: torch.nn.Module, args: tuple) -> tuple:
-    """uint8 pixels -> the weights' float type, in the layout the convolution reads (one copy; the family may
-    have permuted its input into a view)."""
+    """Pixels 0-255 (uint8) -> the weights' float type, contiguous in the layout the convolution reads: one copy,
+    whatever view of them the family made (its permute to (B, C, T, H, W), or the decoder's channels-last).
+    Traced for ONNX export, it is the graph's Cast."""
     (pixels,) = args
     return (pixels.to(conv.weight.dtype, memory_format=torch.contiguous_format),)
