@@ -3,8 +3,9 @@
 Models: vidcls's ``tiny`` VideoMAE (32 px, 16 frames, 0.6 M parameters) and a VideoMAE-base (``VideoMAEConfig()``
 defaults: 224 px, 16 frames, 86 M parameters), both with random weights (no download) and 8 labels, saved as
 ``vidcls train`` saves them and exported by ``vidcls export`` (static batch 1, opset 18, verified) with
-``--quantize``. Each side is timed on one normalised clip (batch 1) from the model's input to its logits: warm-up
-calls first, then ``--runs`` timed calls, one side after the other; the median is reported. Results: BENCHMARKS.md.
+``--quantize``. Each side is timed on one uint8 clip (batch 1) from the model's input to its logits, the pixel
+normalisation folded into the first layer on both (``models.folding``): warm-up calls first, then ``--runs`` timed
+calls, one side after the other; the median is reported. Results: BENCHMARKS.md.
 
     .venv/bin/python benchmarks/export.py           # about 7 minutes on 2 cores (export of the base model included)
     .venv/bin/python benchmarks/export.py --quick   # smoke run: tiny model only, 5 timed calls
@@ -27,6 +28,7 @@ from vidcls.data.synthetic import DIRECTIONS
 from vidcls.export.onnx_export import ClassLogits, export_model
 from vidcls.export.quantize import quantize_int8
 from vidcls.models.factory import create_model, load_trained, resolve_clip_spec, save_trained, tiny_videomae_config
+from vidcls.models.folding import fold_normalization
 from vidcls.models.onnx import INT8_FILE, ONNX_FILE, OnnxClassifier
 
 CONFIGS = {"tiny": tiny_videomae_config, "videomae-base": VideoMAEConfig}
@@ -70,7 +72,8 @@ def bench(name: str, root: Path, warmup: int, runs: int, threads: int) -> dict:
     export_s = time.perf_counter() - started
 
     model, spec = load_trained(model_dir)
-    wrapper = ClassLogits(model).eval()
+    fold_normalization(model, spec.mean, spec.std)  # as Predictor.from_pretrained does
+    wrapper = ClassLogits(model, spec).eval()
     input_name = wrapper.input_name
     fp32 = OnnxClassifier(model_dir / "onnx" / ONNX_FILE, model.config, threads=threads)
     int8 = OnnxClassifier(model_dir / "onnx" / INT8_FILE, model.config, threads=threads)
@@ -79,7 +82,7 @@ def bench(name: str, root: Path, warmup: int, runs: int, threads: int) -> dict:
         "onnxruntime fp32": lambda clip: fp32(**{input_name: clip}).logits,
         "onnxruntime int8": lambda clip: int8(**{input_name: clip}).logits,
     }
-    clip = torch.randn(1, spec.num_frames, 3, spec.image_size, spec.image_size)  # normalised pixels, batch 1
+    clip = torch.randint(0, 256, (1, spec.num_frames, 3, spec.image_size, spec.image_size), dtype=torch.uint8)
     with torch.inference_mode():
         int8_diff = float((wrapper(clip) - sides["onnxruntime int8"](clip)).abs().max())
     times = latencies(sides, clip, warmup, runs)

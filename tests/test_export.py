@@ -10,12 +10,11 @@ import torch
 from vidcls.cli import main
 from vidcls.config import ClipSpec
 from vidcls.data.synthetic import DIRECTIONS
-from vidcls.engine.batching import prepare_pixels
 from vidcls.engine.predict import ClipReader, Predictor
 from vidcls.export import REPORT_FILE
 from vidcls.models.factory import create_model, resolve_clip_spec
 from vidcls.models.families import family_of
-from vidcls.models.onnx import INT8_FILE, ONNX_FILE, load_onnx
+from vidcls.models.onnx import INT8_FILE, ONNX_FILE, OnnxClassifier, load_onnx
 
 LABELS = {"left": 0, "right": 1, "up": 2}
 
@@ -29,6 +28,11 @@ def save_model(config, output_dir, labels=LABELS):
     resolve_clip_spec(model, sample_rate=2).save(output_dir)
     model.save_pretrained(output_dir)
     return output_dir
+
+
+def input_dtype(path) -> int:
+    """The element type (``onnx.TensorProto``) of an ONNX graph's first input."""
+    return onnx.load(path, load_external_data=False).graph.input[0].type.tensor_type.elem_type
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,8 @@ def test_every_family_exports_a_checked_model_within_1e4_of_pytorch(exported, re
     onnx.checker.check_model(str(export_dir / ONNX_FILE), full_check=True)
     report = json.loads((export_dir / REPORT_FILE).read_text())
     assert report["verify_video"] == str(real_clip) and report["opset"] == 18
+    # uint8 pixels in, the normalisation folded into the graph's first layer: no pass over the pixels before it.
+    assert input_dtype(export_dir / ONNX_FILE) == onnx.TensorProto.UINT8 and report["normalization_folded"]
     assert report["max_abs_diff"] <= 1e-4 and report["frames"] == report["clips"] * 4 > 0
     # The folder carries the labels and clip settings on its own.
     assert ClipSpec.load(export_dir) == ClipSpec.load(model_dir)
@@ -92,9 +98,8 @@ def test_dynamic_batch_takes_batches_of_1_and_3_without_building_the_torch_model
     classifier, spec = load_onnx(model_dir)
     assert classifier.fixed_batch is None
     name = family_of(classifier.config).input_name
-    normalised = prepare_pixels({name: clips}, name, spec)[name].numpy()  # as Predictor.logits normalises
     for count in (1, 3):
-        (logits,) = classifier.session.run(None, {name: normalised[:count]})  # one call of `count` clips
+        (logits,) = classifier.session.run(None, {name: clips[:count].numpy()})  # one call of `count` uint8 clips
         assert logits.shape == (count, len(LABELS))
         assert np.abs(logits - expected[:count].numpy()).max() <= 1e-4
 
@@ -126,6 +131,7 @@ def test_quantize_writes_int8_and_reports_the_accuracy_change(int8_export, motio
     export_dir = model_dir / "onnx"
     ops = {file: {node.op_type for node in onnx.load(export_dir / file).graph.node} for file in (ONNX_FILE, INT8_FILE)}
     assert "MatMulInteger" in ops[INT8_FILE] and "MatMulInteger" not in ops[ONNX_FILE]
+    assert input_dtype(export_dir / INT8_FILE) == onnx.TensorProto.UINT8  # quantisation keeps the uint8 input
     report = json.loads((export_dir / REPORT_FILE).read_text())
     assert report["verify_video"] == "generated" and not report["dynamic_batch"]
     result = report["int8"]
@@ -230,3 +236,45 @@ def test_an_export_that_disagrees_with_pytorch_is_refused(tiny_configs, tmp_path
     err = capsys.readouterr().err
     assert "logits up to 0.001 away from PyTorch's" in err and "tolerance 0.0001" in err
     assert list((model_dir / "onnx").iterdir()) == []
+
+
+def test_a_model_whose_fold_is_refused_exports_a_uint8_graph_that_normalises(tiny_configs, real_clip, tmp_path):
+    from vidcls.export.onnx_export import export_graph
+    from vidcls.models.folding import fold_normalization, patch_embedding
+
+    tiny_configs["videomae"].to_json_file(tmp_path / "config.json")
+    torch.manual_seed(0)
+    model = create_model(None, str(tmp_path / "config.json"), LABELS)
+    spec = resolve_clip_spec(model, sample_rate=2, mean=(0.3, 0.5, 0.7), std=(0.15, 0.25, 0.35))
+    patch_embedding(model).padding = (0, 1, 1)  # a first layer the fold would not be exact for
+    assert not fold_normalization(model, spec.mean, spec.std)
+    export_graph(model, spec, tmp_path / ONNX_FILE, dynamic_batch=True)
+    assert input_dtype(tmp_path / ONNX_FILE) == onnx.TensorProto.UINT8
+    torch_side = Predictor(model, spec, device="cpu")
+    onnx_side = Predictor(OnnxClassifier(tmp_path / ONNX_FILE, model.config), spec, device="cpu")
+    clips = torch_side.clips_from_file(real_clip)
+    assert (torch_side.logits(clips) - onnx_side.logits(clips)).abs().max() <= 1e-4
+
+
+def test_a_graph_of_an_earlier_export_taking_normalised_floats_still_predicts(tiny_configs, real_clip, tmp_path):
+    from vidcls.models.factory import load_trained
+    from vidcls.models.families import class_logits
+
+    class FloatLogits(torch.nn.Module):  # what vidcls export wrote before it folded the normalisation
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixels):
+            return class_logits(self.model(pixel_values=pixels).logits)
+
+    model, spec = load_trained(save_model(tiny_configs["videomae"], tmp_path / "model"))
+    example = torch.randn(1, spec.num_frames, 3, spec.image_size, spec.image_size)
+    torch.onnx.export(FloatLogits(model).eval(), (example,), input_names=["pixel_values"], dynamo=True).save(
+        tmp_path / ONNX_FILE
+    )
+    onnx_side = Predictor(OnnxClassifier(tmp_path / ONNX_FILE, model.config), spec, device="cpu")
+    assert not onnx_side.model.takes_uint8  # so the Predictor normalises the clips before the graph
+    torch_side = Predictor.from_pretrained(tmp_path / "model", device="cpu")
+    clips = torch_side.clips_from_file(real_clip)
+    assert (torch_side.logits(clips) - onnx_side.logits(clips)).abs().max() <= 1e-4

@@ -148,14 +148,18 @@ def normalize(clips: torch.Tensor, mean, std) -> torch.Tensor:
 
     Always a new contiguous tensor, never the caller's: batches arrive in the decoder's channels-last layout
     (see ``ClipCollator``), and converting and reordering in one copy costs about what converting alone does.
-    Computed as ``x * (1 / (255 std)) + (-mean / std)``: one multiply and one add instead of four steps.
+    Computed as ``x * scale + shift`` (``scale_and_shift``): one multiply and one add instead of four steps.
     """
-    std = torch.as_tensor(std, dtype=torch.float32)
-    scale = 1.0 / (255.0 * std)
-    shift = -torch.as_tensor(mean, dtype=torch.float32) / std
+    scale, shift = scale_and_shift(mean, std)
     if clips.device.type == "cpu":
         return normalize_on_cpu(clips, scale, shift)
     return normalize_with_torch(clips, scale, shift)
+
+
+def scale_and_shift(mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 (C,) ``1 / (255 std)`` and ``-mean / std``: normalising uint8 pixels is ``x * scale + shift``."""
+    std = torch.as_tensor(std, dtype=torch.float32)
+    return 1.0 / (255.0 * std), -torch.as_tensor(mean, dtype=torch.float32) / std
 
 
 def normalize_on_cpu(clips: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:

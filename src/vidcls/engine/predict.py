@@ -2,7 +2,9 @@
 
 ``Predictor`` scores the views ``data.clips.ClipReader`` reads (the whole video, as in evaluation) and averages
 them with ``data.clips.video_scores``; the model is a transformers classifier or its ONNX export
-(``models.onnx``), called the same way.
+(``models.onnx``), called the same way. Both take the uint8 clips as they are when the pixel normalisation is
+folded into their first layer (``models.folding``: ``from_pretrained`` folds the torch model as it loads it, and
+``vidcls export`` writes graphs folded); a model built by hand and not folded gets normalised clips.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from vidcls.engine.batching import prepare_pixels
 from vidcls.errors import ConfigError
 from vidcls.models.factory import load_trained
 from vidcls.models.families import class_logits, family_of
+from vidcls.models.folding import fold_normalization, takes_uint8
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -72,12 +75,13 @@ class Predictor:
             from vidcls.models.onnx import load_onnx  # the onnx extra, imported only when asked for
 
             model, spec = load_onnx(model_dir, int8=int8, device=device)
-            return cls(model, spec, "cpu", views)  # onnxruntime reads NumPy arrays: pixels are normalised on the CPU
+            return cls(model, spec, "cpu", views)  # onnxruntime reads NumPy arrays: clips stay on the CPU
         if backend != "torch":
             raise ConfigError(f"--backend {backend}: choose torch or onnx")
         if int8:
             raise ConfigError("--int8 runs model.int8.onnx of vidcls export --quantize: add --backend onnx")
         model, spec = load_trained(model_dir)
+        fold_normalization(model, spec.mean, spec.std)  # for inference only: the folder on disk stays standard
         return cls(model, spec, device, views)
 
     def clips_from_file(self, path: str | Path) -> torch.Tensor:
@@ -91,7 +95,9 @@ class Predictor:
     @torch.inference_mode()
     def logits(self, clips: torch.Tensor) -> torch.Tensor:
         """Raw model outputs for uint8 clips (N, T, C, H, W), from any number of videos: float32 (N, K) on the CPU."""
-        batch = prepare_pixels({self.input_name: clips.to(self.device)}, self.input_name, self.spec)
+        batch = {self.input_name: clips.to(self.device)}
+        if not takes_uint8(self.model):  # a folded model casts the clips itself: no normalisation pass
+            batch = prepare_pixels(batch, self.input_name, self.spec)
         return class_logits(self.model(**batch).logits).float().cpu()
 
     def scores(self, clips: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,10 @@
 """Export trained models to ONNX, verify them against PyTorch, quantise them, and run them with onnxruntime.
 
-An export folder holds ``model.onnx`` (normalised float pixels (B, T, C, H, W) -> class logits (B, K)), the
-model's ``config.json`` (label map), ``vidcls.json`` (clip settings) and ``export_report.json``; optionally
-``model.int8.onnx``. onnx, onnxscript and onnxruntime are the ``vidcls[onnx]`` extra, imported only when used.
+An export folder holds ``model.onnx`` (uint8 pixels (B, T, C, H, W) -> class logits (B, K); the normalisation
+with ``vidcls.json``'s mean and std is folded into the graph, so a caller casts nothing), the model's
+``config.json`` (label map), ``vidcls.json`` (clip settings) and ``export_report.json``; optionally
+``model.int8.onnx`` (same input). onnx, onnxscript and onnxruntime are the ``vidcls[onnx]`` extra, imported only
+when used.
 """
 
 from __future__ import annotations

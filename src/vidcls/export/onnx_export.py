@@ -4,6 +4,9 @@ The exporter is ``torch.onnx.export(..., dynamo=True)``: the ``torch.export``-ba
 2.9 and the one maintained (the TorchScript exporter is deprecated). It exports every family of the table,
 VideoPrism included. Two of its habits are guarded here: it writes opset 18 for any older ``--opset`` without a
 word, and a newer one its version converter cannot reach falls back to 18 too, so the written opset is checked.
+
+The graph takes uint8 pixels: the normalisation is folded into the model's patch embedding (``models.folding``),
+and the graph casts the pixels to float right before it. It is verified against the model as saved (not folded).
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from pathlib import Path
 
 import torch
 
-from vidcls.config import CLIP_SPEC_FILE
+from vidcls.config import CLIP_SPEC_FILE, ClipSpec
+from vidcls.data.transforms import scale_and_shift
 from vidcls.errors import ConfigError
 from vidcls.export import DEFAULT_OPSET, REPORT_FILE, quiet_info
-from vidcls.export.verify import verify
+from vidcls.export.verify import reference, verify
 from vidcls.models.factory import load_trained
 from vidcls.models.families import class_logits, family_of
+from vidcls.models.folding import fold_normalization, takes_uint8
 from vidcls.models.onnx import INT8_FILE, ONNX_FILE, reason, require
 
 MIN_OPSET = 18  # the oldest opset the dynamo exporter writes
@@ -30,14 +35,24 @@ EXPORT_FILES = (ONNX_FILE, ONNX_FILE + ".data", INT8_FILE, INT8_FILE + ".data", 
 
 
 class ClassLogits(torch.nn.Module):
-    """The exported function: normalised float pixels (B, T, C, H, W) -> class logits (B, K)."""
+    """The exported function: uint8 pixels (B, T, C, H, W) -> class logits (B, K).
 
-    def __init__(self, model):
+    A folded model (``models.folding``) takes the pixels as they are; any other is given them normalised here,
+    in the graph (a Cast, a Mul and an Add), so every exported graph takes uint8.
+    """
+
+    def __init__(self, model, spec: ClipSpec):
         super().__init__()
         self.model = model
         self.input_name = family_of(model.config).input_name
+        self.folded = takes_uint8(model)
+        scale, shift = scale_and_shift(spec.mean, spec.std)
+        self.register_buffer("scale", scale.view(-1, 1, 1), persistent=False)  # (C, 1, 1): per channel
+        self.register_buffer("shift", shift.view(-1, 1, 1), persistent=False)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if not self.folded:
+            pixels = pixels.float() * self.scale + self.shift
         return class_logits(self.model(**{self.input_name: pixels}).logits)
 
 
@@ -49,17 +64,19 @@ def check_opset(opset: int) -> None:
 def export_graph(model, spec, path: str | Path, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False) -> int:
     """Write the ONNX graph of ``model`` for clips of ``spec`` to ``path``, check it; return the opset written.
 
-    The graph's input has the family's input name (``pixel_values`` or ``pixel_values_videos``), its output is
-    ``logits``. Its batch is 1 unless ``dynamic_batch``; frames and size are those of ``spec``.
+    The graph's input has the family's input name (``pixel_values`` or ``pixel_values_videos``) and takes uint8
+    pixels (``ClassLogits``), its output is ``logits``. Its batch is 1 unless ``dynamic_batch``; frames and size
+    are those of ``spec``.
     """
     require("onnxscript")  # the dynamo exporter translates through it
     onnx = require("onnx")
     model_type = model.config.model_type
     check_opset(opset)
-    wrapper = ClassLogits(model).eval()
+    wrapper = ClassLogits(model, spec).eval()
     # torch.export specialises a size-1 dimension to a constant, so a dynamic batch needs an example of 2.
     shape = (2 if dynamic_batch else 1, spec.num_frames, getattr(model.config, "num_channels", 3))
-    example = torch.randn(*shape, spec.image_size, spec.image_size, generator=torch.Generator().manual_seed(0))
+    shape = (*shape, spec.image_size, spec.image_size)
+    example = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     try:
         with quiet_info():
             program = torch.onnx.export(
@@ -99,7 +116,8 @@ def export_model(
     """Export ``vidcls train``'s output to ``output_dir``; return the report written there as export_report.json.
 
     The files are written to a temporary folder and moved into ``output_dir`` only once verified, so a failed
-    export never leaves a ``model.onnx`` behind for ``--backend onnx`` to pick up.
+    export never leaves a ``model.onnx`` behind for ``--backend onnx`` to pick up. The graph is verified against
+    the logits of the model as saved, taken before its normalisation is folded in: the check covers the fold.
     """
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     if not (model_dir / CLIP_SPEC_FILE).is_file():
@@ -111,11 +129,13 @@ def export_model(
     check_opset(opset)
     _check_family(model_dir)
     model, spec = load_trained(model_dir)
+    expected = reference(model, spec, verify_video)
+    folded = fold_normalization(model, spec.mean, spec.std)
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir))
     try:
         written = export_graph(model, spec, staging / ONNX_FILE, opset=opset, dynamic_batch=dynamic_batch)
-        checked = verify(model, staging / ONNX_FILE, spec, verify_video)
+        checked = verify(expected, staging / ONNX_FILE, model.config, spec)
         model.config.save_pretrained(staging)  # config.json: the label map and the model type
         spec.save(staging)
         report = {
@@ -124,6 +144,9 @@ def export_model(
             "opset": written,
             "dynamic_batch": dynamic_batch,
             "input_name": family_of(model.config).input_name,
+            "input_dtype": "uint8",
+            # False: the first layer did not allow the fold, and the graph normalises before it (ClassLogits).
+            "normalization_folded": folded,
             **checked,
             "versions": _versions(),
         }

@@ -1,12 +1,14 @@
 """Verify an exported graph: onnxruntime against PyTorch on the clips of a real video, as prediction reads them.
 
 Both sides go through ``Predictor.logits`` (the one seam where the model is called), so the check covers what
-``vidcls predict --backend onnx`` runs: the same decoded uint8 clips, the same normalisation, the same batching.
+``vidcls predict --backend onnx`` runs: the same decoded uint8 clips, the same batching. The PyTorch side is the
+model as saved, normalising the clips before it; the graph has the normalisation folded into its first layer.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,26 +43,38 @@ def verification_clips(spec: ClipSpec, video: str | Path | None = None) -> tuple
         return reader.from_file(path), GENERATED
 
 
-def max_logit_diff(model, onnx_path: str | Path, spec: ClipSpec, clips: torch.Tensor) -> float:
-    """Largest |logit difference| between ``model`` (PyTorch) and ``onnx_path`` (onnxruntime) over ``clips``."""
-    expected = Predictor(model, spec, device="cpu").logits(clips)
-    actual = Predictor(OnnxClassifier(onnx_path, model.config), spec, device="cpu").logits(clips)
-    return float((expected - actual).abs().max())
+@dataclass(frozen=True)
+class Reference:
+    """What an export is checked against: the clips of a video and the logits PyTorch gives them."""
+
+    clips: torch.Tensor  # uint8 (N, T, C, H, W)
+    source: str  # the video's path, or GENERATED
+    logits: torch.Tensor  # float32 (N, K)
 
 
-def verify(model, onnx_path: str | Path, spec: ClipSpec, video: str | Path | None = None) -> dict:
-    """Check an export on real frames; its figures for the report, or a ``ConfigError`` when they differ."""
+def reference(model, spec: ClipSpec, video: str | Path | None = None) -> Reference:
+    """The clips of ``video`` (``verification_clips``) and ``model``'s logits for them, through ``Predictor.logits``.
+
+    Take it before the export folds the normalisation into ``model``, so the check covers the fold too.
+    """
     clips, source = verification_clips(spec, video)
-    diff = max_logit_diff(model, onnx_path, spec, clips)
+    return Reference(clips, source, Predictor(model, spec, device="cpu").logits(clips))
+
+
+def verify(expected: Reference, onnx_path: str | Path, config, spec: ClipSpec) -> dict:
+    """Check an export (``config``: its model's) on real frames; figures for the report, or a ``ConfigError``."""
+    clips = expected.clips
+    actual = Predictor(OnnxClassifier(onnx_path, config), spec, device="cpu").logits(clips)
+    diff = float((expected.logits - actual).abs().max())
     if not diff <= TOLERANCE:  # also catches NaN
         raise ConfigError(
-            f"{model.config.model_type} exported to ONNX gives logits up to {diff:.3g} away from PyTorch's on "
-            f"{source} (tolerance {TOLERANCE:g}); the export is not faithful, try another --opset"
+            f"{config.model_type} exported to ONNX gives logits up to {diff:.3g} away from PyTorch's on "
+            f"{expected.source} (tolerance {TOLERANCE:g}); the export is not faithful, try another --opset"
         )
     return {
         "max_abs_diff": diff,
         "tolerance": TOLERANCE,
-        "verify_video": source,
+        "verify_video": expected.source,
         "clips": len(clips),
         "frames": len(clips) * clips.shape[1],
     }

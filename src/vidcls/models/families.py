@@ -14,6 +14,9 @@ class ModelFamily:
     frames_attr: str  # config attribute holding the number of input frames
     size_attr: str  # config attribute holding the input height and width
     fixed_frames: bool  # True when position embeddings fix the frame count the model takes
+    # The patch embedding convolution under the base model, the first layer pixels meet: inference folds the
+    # pixel normalisation into it (``models.folding``).
+    patch_embedding: str
     # Where each transformer block's residual branches end, under the base model ("*" is the block number):
     # --drop_path puts stochastic depth there, and the block list orders parameters for --layer_decay.
     residual_branches: tuple[str, ...] = ()
@@ -29,25 +32,30 @@ FAMILIES = {
         # VideoMAE and ViViT have no drop path of their own: it follows the dropout that ends each branch.
         ModelFamily(
             "videomae", "pixel_values", "num_frames", "image_size", fixed_frames=True,
+            patch_embedding="embeddings.patch_embeddings.projection",
             residual_branches=("encoder.layer.*.attention.output.dropout", "encoder.layer.*.output.dropout"),
         ),
         ModelFamily(
             "vivit", "pixel_values", "num_frames", "image_size", fixed_frames=True,
+            patch_embedding="embeddings.patch_embeddings.projection",
             residual_branches=("layers.*.dropout",),  # one dropout ends both branches
         ),
         # TimeSformer interpolates its time embeddings; V-JEPA 2 uses rotary positions. Both have a drop_path
         # module per block (an Identity at drop_path_rate 0), shared by all its branches.
         ModelFamily(
             "timesformer", "pixel_values", "num_frames", "image_size", fixed_frames=False,
+            patch_embedding="embeddings.patch_embeddings.projection",  # a Conv2d applied to each frame
             residual_branches=("encoder.layer.*.drop_path",),
         ),
         ModelFamily(
             "vjepa2", "pixel_values_videos", "frames_per_clip", "crop_size", fixed_frames=False,
+            patch_embedding="encoder.embeddings.patch_embeddings.proj",
             residual_branches=("encoder.layer.*.drop_path",),
         ),
         # VideoPrism's classifier is built on its vision model's config; it gives logits as (B, 1, K).
         ModelFamily(
             "videoprism_vision_model", "pixel_values_videos", "num_frames", "image_size", fixed_frames=True,
+            patch_embedding="spatial_embeddings.patch_embeddings.projection",
             video_processor="LlavaOnevisionVideoProcessor",  # what transformers maps "videoprism" to
         ),
     )

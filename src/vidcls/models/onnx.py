@@ -44,7 +44,9 @@ class OnnxClassifier:
 
     It has the model's ``config`` (labels, model type), no-op ``to``/``eval``, and ``model(**{input_name: pixels})``
     returns an object whose ``logits`` are float32 (B, K) on the CPU. A graph exported with a fixed batch (1, the
-    default of ``vidcls export``) is run one clip at a time.
+    default of ``vidcls export``) is run one clip at a time. ``takes_uint8`` says what its input is: uint8 pixels
+    (the normalisation folded into the graph, as ``vidcls export`` writes it) or, for graphs exported before
+    vidcls folded it, float32 pixels already normalised.
     """
 
     def __init__(self, onnx_path: str | Path, config, *, device: str = "cpu", threads: int = 0):
@@ -69,6 +71,7 @@ class OnnxClassifier:
         graph_input = self.session.get_inputs()[0]
         self.input_name = graph_input.name
         self.fixed_batch = graph_input.shape[0] if isinstance(graph_input.shape[0], int) else None
+        self.takes_uint8 = graph_input.type == "tensor(uint8)"  # read by models.folding.takes_uint8
 
     def to(self, device) -> OnnxClassifier:
         return self
@@ -79,7 +82,7 @@ class OnnxClassifier:
     def __call__(self, **inputs) -> SimpleNamespace:
         import torch
 
-        pixels = inputs[self.input_name].detach().cpu().numpy()  # (B, T, C, H, W) float32, normalised
+        pixels = inputs[self.input_name].detach().cpu().numpy()  # (B, T, C, H, W): uint8, or float32 normalised
         step = self.fixed_batch or len(pixels)
         logits = [
             self.session.run(None, {self.input_name: pixels[start : start + step]})[0]
