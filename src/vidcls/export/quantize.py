@@ -1,7 +1,10 @@
-"""Dynamic int8 quantisation of an exported graph, and what it costs in accuracy on a labelled split.
+"""int8 quantisation of an exported graph (dynamic, or static calibrated on the user's videos), and what it costs
+in accuracy on a labelled split.
 
-Dynamic quantisation stores MatMul/Gemm weights as int8 and quantises activations on the fly, per call: it needs
-no calibration data, which is why it is the one offered here.
+Dynamic quantisation stores MatMul/Gemm weights as int8 and quantises activations on the fly, per call: no
+calibration, little speed (the int8 MatMuls still wait on float quantisation, and attention stays float). Static
+quantisation fixes the activations' scales beforehand from clips of the user's videos and writes a QDQ graph
+(QuantizeLinear/DequantizeLinear pairs around each quantised op) that onnxruntime fuses into int8 kernels.
 """
 
 from __future__ import annotations
@@ -9,22 +12,53 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from vidcls.config import ClipSpec
 from vidcls.data.discovery import VideoRecord, scan_split
 from vidcls.engine.evaluate import evaluate_records
 from vidcls.engine.predict import Predictor
 from vidcls.errors import ConfigError
 from vidcls.export import quiet_info
+from vidcls.export.calibration import ClipFeed, calibration_clips
 from vidcls.models.onnx import INT8_FILE, ONNX_FILE, reason, require
 
+MODES = ("dynamic", "static")
+DEFAULT_CALIBRATION_CLIPS = 64
+# What static quantisation converts, chosen by measurement on VideoMAE-base (BENCHMARKS.md).
+STATIC_OP_TYPES = ["MatMul", "Gemm"]
+STATIC_EXCLUDE_OPS = ["Conv"]
 
-def quantize_int8(export_dir: str | Path) -> Path:
-    """Write ``model.int8.onnx`` next to ``model.onnx`` in an export folder; return its path."""
+
+def quantize_int8(
+    export_dir: str | Path,
+    mode: str = "dynamic",
+    *,
+    calibration_data: str | Path | None = None,
+    calibration_clips: int = DEFAULT_CALIBRATION_CLIPS,
+    flag: str = "--eval_data",
+) -> tuple[Path, dict]:
+    """Write ``model.int8.onnx`` next to ``model.onnx`` in an export folder; return its path and what was done.
+
+    ``mode`` "static" calibrates on up to ``calibration_clips`` clips of ``calibration_data/<Class>/<video>``
+    (errors about that folder name ``flag``).
+    """
+    if mode not in MODES:
+        raise ConfigError(f"--quantize {mode}: pass one of {', '.join(MODES)}")
     require("onnxruntime")
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    onnx = require("onnx")
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     export_dir = Path(export_dir)
     source, target = export_dir / ONNX_FILE, export_dir / INT8_FILE
+    details = {"mode": mode}
+    if mode == "static":
+        if calibration_data is None:
+            raise ConfigError(f"--quantize static calibrates on your videos: pass {flag} DIR (DIR/<Class>/<video>)")
+        spec = ClipSpec.load(export_dir)
+        clips = calibration_clips_of(spec, calibration_data, calibration_clips, flag)
+        graph_input = onnx.load(source, load_external_data=False).graph.input[0]
+        uint8 = graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+        feed = ClipFeed(clips, graph_input.name, uint8, spec)
+        details |= {"calibration_data": str(calibration_data), "calibration_clips": len(clips)}
     external = (export_dir / (ONNX_FILE + ".data")).is_file()  # weights over 2 GB stay outside the graph
     with tempfile.TemporaryDirectory(dir=export_dir) as tmp, quiet_info():
         prepared = Path(tmp) / ONNX_FILE
@@ -32,18 +66,54 @@ def quantize_int8(export_dir: str | Path) -> Path:
             # Shape inference and graph fusions first, as onnxruntime recommends: quantisation then sees whole
             # MatMuls with known shapes.
             quant_pre_process(source, prepared, save_as_external_data=external)
-            # MatMul and Gemm hold nearly all of a video transformer's weights and work. The patch embedding
-            # convolution stays float: ConvInteger would quantise the pixels of a whole clip with one scale per call.
-            quantize_dynamic(
-                prepared,
-                target,
-                weight_type=QuantType.QInt8,
-                op_types_to_quantize=["MatMul", "Gemm"],
-                use_external_data_format=external,
-            )
+            if mode == "static":
+                _quantize_static(prepared, target, feed, external)
+            else:
+                _quantize_dynamic(prepared, target, external)
         except Exception as err:  # onnxruntime's tools raise whatever their passes raise
             raise ConfigError(f"{source}: int8 quantisation failed ({reason(err)})") from err
-    return target
+    return target, details
+
+
+def calibration_clips_of(spec: ClipSpec, folder, count: int, flag: str) -> list:
+    if count < 1:
+        raise ConfigError(f"--calibration_clips must be >= 1, got {count}")
+    return calibration_clips(spec, folder, count, flag=flag)
+
+
+def _quantize_dynamic(prepared: Path, target: Path, external: bool) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # MatMul and Gemm hold nearly all of a video transformer's weights and work. The patch embedding
+    # convolution stays float: ConvInteger would quantise the pixels of a whole clip with one scale per call.
+    quantize_dynamic(
+        prepared,
+        target,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Gemm"],
+        use_external_data_format=external,
+    )
+
+
+def _quantize_static(prepared: Path, target: Path, feed: ClipFeed, external: bool) -> None:
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    graph = onnx.load(prepared, load_external_data=False).graph
+    exclude = [node.name for node in graph.node if node.op_type in STATIC_EXCLUDE_OPS]
+    quantize_static(
+        prepared,
+        target,
+        feed,
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=STATIC_OP_TYPES,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=exclude,
+        use_external_data_format=external,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
 
 
 def int8_accuracy(model_dir: str | Path, export_dir: str | Path, eval_dir: str | Path, *, num_workers: int = 2) -> dict:
