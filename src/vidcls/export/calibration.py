@@ -39,6 +39,8 @@ def calibration_clips(spec: ClipSpec, folder: str | Path, count: int, *, flag: s
     spaced); with more, the first ``count`` of the class-interleaved order give one each. Videos that cannot be
     decoded are passed over; none decodable is a ConfigError naming ``flag``.
     """
+    if count < 1:
+        raise ConfigError(f"--calibration_clips must be >= 1, got {count}")
     videos = interleaved_videos(Path(folder), flag)
     per_video = math.ceil(count / len(videos))
     reader = ClipReader(spec)

@@ -17,12 +17,10 @@ from vidcls.data.discovery import VideoRecord, scan_split
 from vidcls.engine.evaluate import evaluate_records
 from vidcls.engine.predict import Predictor
 from vidcls.errors import ConfigError
-from vidcls.export import quiet_info
+from vidcls.export import DEFAULT_CALIBRATION_CLIPS, INT8_MODES, quiet_info
 from vidcls.export.calibration import ClipFeed, calibration_clips
 from vidcls.models.onnx import INT8_FILE, ONNX_FILE, reason, require
 
-MODES = ("dynamic", "static")
-DEFAULT_CALIBRATION_CLIPS = 64
 # What static quantisation converts, chosen by measurement on VideoMAE-base (BENCHMARKS.md).
 STATIC_OP_TYPES = ["MatMul", "Gemm"]
 STATIC_EXCLUDE_OPS = ["Conv"]
@@ -33,16 +31,16 @@ def quantize_int8(
     mode: str = "dynamic",
     *,
     calibration_data: str | Path | None = None,
-    calibration_clips: int = DEFAULT_CALIBRATION_CLIPS,
+    clips: int = DEFAULT_CALIBRATION_CLIPS,
     flag: str = "--eval_data",
 ) -> tuple[Path, dict]:
     """Write ``model.int8.onnx`` next to ``model.onnx`` in an export folder; return its path and what was done.
 
-    ``mode`` "static" calibrates on up to ``calibration_clips`` clips of ``calibration_data/<Class>/<video>``
+    ``mode`` "static" calibrates on up to ``clips`` clips of ``calibration_data/<Class>/<video>``
     (errors about that folder name ``flag``).
     """
-    if mode not in MODES:
-        raise ConfigError(f"--quantize {mode}: pass one of {', '.join(MODES)}")
+    if mode not in INT8_MODES:
+        raise ConfigError(f"--quantize {mode}: pass one of {', '.join(INT8_MODES)}")
     require("onnxruntime")
     onnx = require("onnx")
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -54,7 +52,7 @@ def quantize_int8(
         if calibration_data is None:
             raise ConfigError(f"--quantize static calibrates on your videos: pass {flag} DIR (DIR/<Class>/<video>)")
         spec = ClipSpec.load(export_dir)
-        clips = calibration_clips_of(spec, calibration_data, calibration_clips, flag)
+        clips = calibration_clips(spec, calibration_data, clips, flag=flag)
         graph_input = onnx.load(source, load_external_data=False).graph.input[0]
         uint8 = graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8
         feed = ClipFeed(clips, graph_input.name, uint8, spec)
@@ -73,12 +71,6 @@ def quantize_int8(
         except Exception as err:  # onnxruntime's tools raise whatever their passes raise
             raise ConfigError(f"{source}: int8 quantisation failed ({reason(err)})") from err
     return target, details
-
-
-def calibration_clips_of(spec: ClipSpec, folder, count: int, flag: str) -> list:
-    if count < 1:
-        raise ConfigError(f"--calibration_clips must be >= 1, got {count}")
-    return calibration_clips(spec, folder, count, flag=flag)
 
 
 def _quantize_dynamic(prepared: Path, target: Path, external: bool) -> None:
