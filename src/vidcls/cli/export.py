@@ -84,6 +84,13 @@ class ExportArguments:
             raise ConfigError("--calibration_data calibrates static int8: add --quantize static")
         if self.calibration_clips < 1:
             raise ConfigError(f"--calibration_clips must be >= 1, got {self.calibration_clips}")
+
+    @property
+    def calibration(self) -> tuple[str, str | None]:
+        """The flag and folder static int8 calibrates on: --calibration_data, else --eval_data."""
+        if self.calibration_data:
+            return "--calibration_data", self.calibration_data
+        return "--eval_data", self.eval_data
         if self.num_workers < 0:
             raise ConfigError(f"--num_workers must be >= 0, got {self.num_workers}")
 
@@ -93,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidcls.export.calibration import interleaved_videos
     from vidcls.export.onnx_export import export_model, write_report  # torch: loaded only to run
     from vidcls.export.quantize import int8_accuracy, quantize_int8
 
     (args,) = split_namespace(args, ExportArguments)
+    flag, calibration_data = args.calibration
+    if args.quantize == "static":
+        interleaved_videos(Path(calibration_data), flag)  # a folder without videos fails before the export's minutes
     output_dir = Path(args.output_dir) if args.output_dir else Path(args.model_dir) / EXPORT_SUBDIR
     report = export_model(
         args.model_dir,
@@ -112,15 +123,12 @@ def run(args: argparse.Namespace) -> int:
         f"{report['clips']} clips, {report['frames']} frames of {report['verify_video']}"
     )
     if args.quantize:
-        calibration = (
-            ("--calibration_data", args.calibration_data) if args.calibration_data else ("--eval_data", args.eval_data)
-        )
         path, details = quantize_int8(
             output_dir,
             args.quantize,
-            calibration_data=calibration[1],
+            calibration_data=calibration_data,
             clips=args.calibration_clips,
-            flag=calibration[0],
+            flag=flag,
         )
         report["int8"] = {"file": INT8_FILE, "mb": round(path.stat().st_size / 2**20, 2), **details}
         calibrated = f", calibrated on {details['calibration_clips']} clips" if args.quantize == "static" else ""
