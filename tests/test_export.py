@@ -170,9 +170,10 @@ def test_static_quantize_writes_a_qdq_graph_with_per_channel_weights(static_expo
     weights = {init.name: init for init in graph.initializer if init.data_type == onnx.TensorProto.INT8}
     scales = {init.name: onnx.numpy_helper.to_array(init) for init in graph.initializer}
     per_channel = [node for node in graph.node if node.op_type == "DequantizeLinear" and node.input[0] in weights]
-    assert per_channel and all(
-        scales[node.input[1]].size == weights[node.input[0]].dims[-1] > 1 for node in per_channel
-    )
+    assert len(per_channel) == 2 * 6 + 1  # 6 linear layers in each of 2 blocks, and the classifier
+    for node in per_channel:
+        (axis,) = [attribute.i for attribute in node.attribute if attribute.name == "axis"]
+        assert scales[node.input[1]].size == weights[node.input[0]].dims[axis] > 1, node.input[0]
     quantized = [node for node in graph.node if node.op_type == "QuantizeLinear"]
     assert all(scales[node.input[2]].dtype == np.uint8 for node in quantized)
     # The patch embedding reads the pixels in float: one int8 scale for a whole clip's pixels costs accuracy.
