@@ -7,7 +7,8 @@ defaults: 224 px, 16 frames, 86 M parameters), both with random weights (no down
 quantised twice: ``--quantize dynamic`` and ``--quantize static``, calibrated on ``--calibration_clips`` clips of
 a generated motion dataset (the demo's videos, 16 per split). Each side is timed on one clip of that dataset
 (batch 1), from the graph's input to its logits: warm-up calls first (not timed), then ``--rounds`` rounds in which
-each side makes ``--calls`` calls in a row (blocks, not single calls in turn: see ``latencies``); the median of
+each side makes an untimed call then ``--calls`` timed calls in a row (blocks, not single calls in turn: see
+``latencies``); the median of
 each side's calls is reported. Results: BENCHMARKS.md.
 
     .venv/bin/python benchmarks/export.py           # about 15 minutes on 2 cores (exports and calibration included)
@@ -68,11 +69,12 @@ def export_all(model_dir: Path, data: Path, clips: int) -> dict:
 
 def latencies(sides: dict, clip: torch.Tensor, warmup: int, rounds: int, calls: int) -> dict[str, list[float]]:
     """Seconds per call of each side on ``clip``: ``warmup`` untimed calls each, then ``rounds`` rounds in which
-    each side makes ``calls`` timed calls in a row.
+    each side makes one untimed call and ``calls`` timed ones in a row.
 
-    Sides take turns by blocks, not by calls: right after an onnxruntime call torch's calls on a tiny VideoMAE
-    took 2-25x longer on 2 cores (each runtime's worker threads were still waking or winding down). Rounds spread
-    each side over the run, so a load that comes and goes on a shared machine weighs on all of them alike.
+    Sides take turns by blocks, not by calls, and each block starts untimed: right after an onnxruntime call
+    torch's calls on a tiny VideoMAE took 2-25x longer on 2 cores (each runtime's worker threads were still
+    waking or winding down). Rounds spread each side over the run, so a load that comes and goes on a shared
+    machine weighs on all of them alike.
     """
     times = {name: [] for name in sides}
     with torch.inference_mode():
@@ -81,6 +83,7 @@ def latencies(sides: dict, clip: torch.Tensor, warmup: int, rounds: int, calls: 
                 run(clip)
         for _ in range(rounds):
             for name, run in sides.items():
+                run(clip)
                 for _ in range(calls):
                     start = time.perf_counter()
                     run(clip)
