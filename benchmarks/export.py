@@ -11,7 +11,7 @@ each side makes an untimed call then ``--calls`` timed calls in a row (blocks, n
 ``latencies``); the median of
 each side's calls is reported. Results: BENCHMARKS.md.
 
-    .venv/bin/python benchmarks/export.py           # about 15 minutes on 2 cores (exports and calibration included)
+    .venv/bin/python benchmarks/export.py           # about 8 minutes on 2 cores (exports and calibration included)
     .venv/bin/python benchmarks/export.py --quick   # smoke run: tiny model only, 2 rounds
 """
 
