@@ -1,14 +1,18 @@
-"""CPU latency per clip of PyTorch eager against onnxruntime fp32 and int8, same model, process and threads.
+"""CPU latency per clip of PyTorch eager against onnxruntime fp32, dynamic int8 and static int8, same model, process
+and threads.
 
 Models: vidcls's ``tiny`` VideoMAE (32 px, 16 frames, 0.6 M parameters) and a VideoMAE-base (``VideoMAEConfig()``
 defaults: 224 px, 16 frames, 86 M parameters), both with random weights (no download) and 8 labels, saved as
-``vidcls train`` saves them and exported by ``vidcls export`` (static batch 1, opset 18, verified) with
-``--quantize``. Each side is timed on one uint8 clip (batch 1) from the model's input to its logits, the pixel
-normalisation folded into the first layer on both (``models.folding``): warm-up calls first, then ``--runs`` timed
-calls, one side after the other; the median is reported. Results: BENCHMARKS.md.
+``vidcls train`` saves them and exported as ``vidcls export`` does (static batch 1, opset 18, verified), then
+quantised twice: ``--quantize dynamic`` and ``--quantize static``, calibrated on ``--calibration_clips`` clips of
+a generated motion dataset (the demo's videos, 16 per split). Each side is timed on one clip of that dataset
+(batch 1, uint8: the pixel normalisation is folded into the first layer on every side, ``models.folding``), from
+the graph's input to its logits: warm-up calls first (not timed), then ``--rounds`` rounds in which each side makes
+an untimed call then ``--calls`` timed calls in a row (blocks, not single calls in turn: see ``latencies``); the
+median of each side's calls is reported. Results: BENCHMARKS.md.
 
-    .venv/bin/python benchmarks/export.py           # about 7 minutes on 2 cores (export of the base model included)
-    .venv/bin/python benchmarks/export.py --quick   # smoke run: tiny model only, 5 timed calls
+    .venv/bin/python benchmarks/export.py           # about 8 minutes on 2 cores (exports and calibration included)
+    .venv/bin/python benchmarks/export.py --quick   # smoke run: tiny model only, 2 rounds
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -24,14 +29,16 @@ from pathlib import Path
 import torch
 from transformers import VideoMAEConfig
 
-from vidcls.data.synthetic import DIRECTIONS
+from vidcls.data.synthetic import DIRECTIONS, make_motion_dataset
+from vidcls.export.calibration import calibration_clips
 from vidcls.export.onnx_export import ClassLogits, export_model
 from vidcls.export.quantize import quantize_int8
 from vidcls.models.factory import create_model, load_trained, resolve_clip_spec, save_trained, tiny_videomae_config
 from vidcls.models.folding import fold_normalization
-from vidcls.models.onnx import INT8_FILE, ONNX_FILE, OnnxClassifier
+from vidcls.models.onnx import ONNX_FILE, OnnxClassifier
 
 CONFIGS = {"tiny": tiny_videomae_config, "videomae-base": VideoMAEConfig}
+INT8_MODES = ("dynamic", "static")
 
 
 def save_model(name: str, output_dir: Path) -> Path:
@@ -45,96 +52,124 @@ def save_model(name: str, output_dir: Path) -> Path:
     return output_dir
 
 
-def latencies(sides: dict, clip: torch.Tensor, warmup: int, runs: int) -> dict[str, list[float]]:
-    """Seconds per call of each side on ``clip``: warm-up calls, then ``runs`` timed ones, one side after another.
+def export_all(model_dir: Path, data: Path, clips: int) -> dict:
+    """Export ``model_dir`` and quantise it both ways; seconds each step took, and the files (mode -> path)."""
+    export_dir = model_dir / "onnx"
+    started = time.perf_counter()
+    report = export_model(model_dir, export_dir)
+    seconds = {"export": time.perf_counter() - started}
+    files = {"fp32": export_dir / ONNX_FILE}
+    for mode in INT8_MODES:
+        started = time.perf_counter()
+        path, _ = quantize_int8(export_dir, mode, calibration_data=data, clips=clips)
+        seconds[mode] = time.perf_counter() - started
+        files[mode] = path.rename(export_dir / f"model.{mode}.onnx")  # both beside model.onnx; INT8_FILE is reused
+    return {"report": report, "seconds": seconds, "files": files}
 
-    Sides run in blocks, not in turns: right after an onnxruntime call torch's calls on a tiny VideoMAE took
-    2-25x longer on 2 cores (each runtime's worker threads were still waking or winding down).
+
+def latencies(sides: dict, clip: torch.Tensor, warmup: int, rounds: int, calls: int) -> dict[str, list[float]]:
+    """Seconds per call of each side on ``clip``: ``warmup`` untimed calls each, then ``rounds`` rounds in which
+    each side makes one untimed call and ``calls`` timed ones in a row.
+
+    Sides take turns by blocks, not by calls, and each block starts untimed: right after an onnxruntime call
+    torch's calls on a tiny VideoMAE took 2-25x longer on 2 cores (each runtime's worker threads were still
+    waking or winding down). Rounds spread each side over the run, so a load that comes and goes on a shared
+    machine weighs on all of them alike.
     """
-    times = {}
+    times = {name: [] for name in sides}
     with torch.inference_mode():
-        for name, run in sides.items():
+        for run in sides.values():
             for _ in range(warmup):
                 run(clip)
-            times[name] = []
-            for _ in range(runs):
-                start = time.perf_counter()
+        for _ in range(rounds):
+            for name, run in sides.items():
                 run(clip)
-                times[name].append(time.perf_counter() - start)
+                for _ in range(calls):
+                    start = time.perf_counter()
+                    run(clip)
+                    times[name].append(time.perf_counter() - start)
     return times
 
 
-def bench(name: str, root: Path, warmup: int, runs: int, threads: int) -> dict:
+def bench(name: str, root: Path, data: Path, args: argparse.Namespace) -> dict:
     model_dir = save_model(name, root / name)
-    started = time.perf_counter()
-    report = export_model(model_dir, model_dir / "onnx")
-    quantize_int8(model_dir / "onnx")
-    export_s = time.perf_counter() - started
-
+    exported = export_all(model_dir, data, args.calibration_clips)
     model, spec = load_trained(model_dir)
     fold_normalization(model, spec.mean, spec.std)  # as Predictor.from_pretrained does
     wrapper = ClassLogits(model, spec).eval()
     input_name = wrapper.input_name
-    fp32 = OnnxClassifier(model_dir / "onnx" / ONNX_FILE, model.config, threads=threads)
-    int8 = OnnxClassifier(model_dir / "onnx" / INT8_FILE, model.config, threads=threads)
-    sides = {
-        "pytorch eager": wrapper,
-        "onnxruntime fp32": lambda clip: fp32(**{input_name: clip}).logits,
-        "onnxruntime int8": lambda clip: int8(**{input_name: clip}).logits,
-    }
-    clip = torch.randint(0, 256, (1, spec.num_frames, 3, spec.image_size, spec.image_size), dtype=torch.uint8)
+
+    def onnx_side(path: Path):
+        classifier = OnnxClassifier(path, model.config, threads=args.threads)
+        return lambda clip: classifier(**{input_name: clip}).logits
+
+    sides = {"pytorch eager": wrapper} | {mode: onnx_side(path) for mode, path in exported["files"].items()}
+    # One clip of a test video, uint8 as every side takes it (folded): (1, T, C, H, W).
+    (pixels,) = calibration_clips(spec, data / "test", 1)
+    clip = pixels[None]
     with torch.inference_mode():
-        int8_diff = float((wrapper(clip) - sides["onnxruntime int8"](clip)).abs().max())
-    times = latencies(sides, clip, warmup, runs)
-    median = {side: statistics.median(values) * 1000 for side, values in times.items()}
+        expected = wrapper(clip)
+        diffs = {mode: float((expected - sides[mode](clip)).abs().max()) for mode in ("fp32", *INT8_MODES)}
+    times = latencies(sides, clip, args.warmup, args.rounds, args.calls)
     return {
         "model": name,
         "input": [1, spec.num_frames, 3, spec.image_size, spec.image_size],
         "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
-        "export_s": round(export_s, 1),
-        "fp32_max_abs_diff": report["max_abs_diff"],
-        "int8_max_abs_diff": int8_diff,
-        "mb": {
-            "fp32": round((model_dir / "onnx" / ONNX_FILE).stat().st_size / 2**20, 1),
-            "int8": round((model_dir / "onnx" / INT8_FILE).stat().st_size / 2**20, 1),
-        },
-        "median_ms": {side: round(ms, 2) for side, ms in median.items()},
-        "runs": runs,
+        "seconds": {step: round(s, 1) for step, s in exported["seconds"].items()},
+        "calibration_clips": args.calibration_clips,
+        "max_abs_diff": diffs,
+        "logit_spread": float(expected.max() - expected.min()),
+        "mb": {mode: round(path.stat().st_size / 2**20, 1) for mode, path in exported["files"].items()},
+        "median_ms": {side: round(statistics.median(values) * 1000, 2) for side, values in times.items()},
+        "min_ms": {side: round(min(values) * 1000, 2) for side, values in times.items()},
+        "calls": len(times["fp32"]),
     }
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| model | input (B, T, C, H, W) | PyTorch eager ms | ORT fp32 ms | ratio | ORT int8 ms | ratio | MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| model | PyTorch eager ms | ORT fp32 ms | int8 dynamic ms | x fp32 | int8 static ms | x fp32 "
+        "| MB fp32 / dynamic / static |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for row in rows:
-        ms = row["median_ms"]
-        eager, fp32, int8 = ms["pytorch eager"], ms["onnxruntime fp32"], ms["onnxruntime int8"]
+        ms, mb = row["median_ms"], row["mb"]
         print(
-            f"| {row['model']} | {tuple(row['input'])} | {eager:.2f} | {fp32:.2f} | {eager / fp32:.2f}x "
-            f"| {int8:.2f} | {eager / int8:.2f}x | {row['mb']['fp32']} / {row['mb']['int8']} |"
+            f"| {row['model']} | {ms['pytorch eager']:.2f} | {ms['fp32']:.2f} | {ms['dynamic']:.2f} "
+            f"| {ms['fp32'] / ms['dynamic']:.2f}x | {ms['static']:.2f} | {ms['fp32'] / ms['static']:.2f}x "
+            f"| {mb['fp32']} / {mb['dynamic']} / {mb['static']} |"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="Smoke run: the tiny model only, 5 timed calls.")
-    parser.add_argument("--runs", type=int, default=20, help="Timed calls per side.")
-    parser.add_argument("--warmup", type=int, default=3, help="Untimed calls per side first.")
+    parser.add_argument("--quick", action="store_true", help="Smoke run: the tiny model only, 2 rounds.")
+    parser.add_argument("--models", default=",".join(CONFIGS), help=f"Comma-separated, of {', '.join(CONFIGS)}.")
+    parser.add_argument("--rounds", type=int, default=5, help="Rounds; in each, every side makes --calls calls.")
+    parser.add_argument("--calls", type=int, default=2, help="Timed calls per side and round.")
+    parser.add_argument("--warmup", type=int, default=2, help="Untimed calls per side first.")
+    parser.add_argument("--calibration_clips", type=int, default=16, help="Clips static int8 calibrates on.")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="For torch and onnxruntime.")
     parser.add_argument("--json", default=None, help="Also write the rows to this JSON file.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    names = ["tiny"] if args.quick else list(CONFIGS)
-    runs, warmup = (5, 1) if args.quick else (args.runs, args.warmup)
-    with tempfile.TemporaryDirectory(prefix="vidcls-bench-export-") as tmp:
-        rows = [bench(name, Path(tmp), warmup, runs, args.threads) for name in names]
+    names = ["tiny"] if args.quick else args.models.split(",")
+    if args.quick:
+        args.rounds, args.calls, args.warmup = 2, 2, 1
+    root = Path(tempfile.mkdtemp(prefix="vidcls-bench-export-"))
+    try:
+        data = make_motion_dataset(root / "motion", groups=(1, 1, 1), clips_per_group=2)
+        rows = [bench(name, root, data, args) for name in names]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     print_table(rows)
     for row in rows:
-        print(
-            f"{row['model']}: {row['parameters_m']} M parameters, export+verify+quantize {row['export_s']} s, "
-            f"max |logit diff| to PyTorch: fp32 {row['fp32_max_abs_diff']:.1e}, int8 {row['int8_max_abs_diff']:.1e}"
-        )
+        diffs = ", ".join(f"{mode} {diff:.1e}" for mode, diff in row["max_abs_diff"].items())
+        seconds = ", ".join(f"{step} {s} s" for step, s in row["seconds"].items())
+        print(f"{row['model']}: {row['parameters_m']} M parameters; {seconds} ({row['calibration_clips']} clips)")
+        print(f"  max |logit diff| to PyTorch on a test clip (logits spread {row['logit_spread']:.2f}): {diffs}")
+        print(f"  fastest call, ms: {row['min_ms']}; {row['calls']} timed calls per side")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -1,6 +1,7 @@
 """vidcls export: every family to ONNX, checked and verified on real frames; predict --backend onnx; int8; errors."""
 
 import json
+from collections import Counter
 
 import numpy as np
 import onnx
@@ -135,6 +136,7 @@ def test_quantize_writes_int8_and_reports_the_accuracy_change(int8_export, motio
     report = json.loads((export_dir / REPORT_FILE).read_text())
     assert report["verify_video"] == "generated" and not report["dynamic_batch"]
     result = report["int8"]
+    assert result["mode"] == "dynamic"  # a bare --quantize, as before static existed
     assert (result["videos"], result["skipped"]) == (16, 0)  # 8 classes x 2 test videos
 
     # The reported accuracies are what each model does on those videos, video by video.
@@ -150,6 +152,108 @@ def test_quantize_writes_int8_and_reports_the_accuracy_change(int8_export, motio
 
     args = ["predict", str(videos[0]), "--model_dir", str(model_dir), "--num_workers", "0"]
     assert main([*args, "--backend", "onnx", "--int8", "--output", str(tmp_path / "p.jsonl")]) == 0
+
+
+@pytest.fixture(scope="module")
+def static_export(tmp_path_factory, motion_data, micro_config):
+    """The micro VideoMAE of int8_export, quantised static: calibrated on 8 clips of the motion test videos."""
+    from transformers import VideoMAEConfig
+
+    model_dir = save_model(VideoMAEConfig.from_json_file(micro_config), tmp_path_factory.mktemp("static") / "model",
+                           {name: i for i, name in enumerate(DIRECTIONS)})  # fmt: skip
+    args = ["export", "--model_dir", str(model_dir), "--quantize", "static", "--eval_data", str(motion_data / "test")]
+    return model_dir, main([*args, "--calibration_clips", "8", "--num_workers", "0"])
+
+
+def test_static_quantize_writes_a_qdq_graph_with_per_channel_weights(static_export):
+    model_dir, code = static_export
+    assert code == 0
+    export_dir = model_dir / "onnx"
+    graph = onnx.load(export_dir / INT8_FILE).graph
+    ops = Counter(node.op_type for node in graph.node)
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0 and "MatMulInteger" not in ops
+    # Weights are stored int8 with one scale per output channel; activations get a single uint8 scale.
+    weights = {init.name: init for init in graph.initializer if init.data_type == onnx.TensorProto.INT8}
+    scales = {init.name: onnx.numpy_helper.to_array(init) for init in graph.initializer}
+    per_channel = [node for node in graph.node if node.op_type == "DequantizeLinear" and node.input[0] in weights]
+    assert len(per_channel) == 2 * 6 + 1  # 6 linear layers in each of 2 blocks, and the classifier
+    for node in per_channel:
+        (axis,) = [attribute.i for attribute in node.attribute if attribute.name == "axis"]
+        assert scales[node.input[1]].size == weights[node.input[0]].dims[axis] > 1, node.input[0]
+    quantized = [node for node in graph.node if node.op_type == "QuantizeLinear"]
+    assert all(scales[node.input[2]].dtype == np.uint8 for node in quantized)
+    # The patch embedding reads the pixels in float: one int8 scale for a whole clip's pixels costs accuracy.
+    conv = next(node for node in graph.node if node.op_type == "Conv")
+    assert all(name not in weights for name in conv.input)
+
+    result = json.loads((export_dir / REPORT_FILE).read_text())["int8"]
+    assert (result["mode"], result["calibration_clips"], result["videos"]) == ("static", 8, 16)
+    assert result["accuracy_change"] == pytest.approx(result["int8_accuracy"] - result["torch_accuracy"])
+
+
+def test_static_int8_logits_stay_close_to_fp32_on_calibration_like_clips(static_export, motion_data):
+    model_dir, _ = static_export
+    fp32 = Predictor.from_pretrained(model_dir, backend="onnx")
+    int8 = Predictor.from_pretrained(model_dir, backend="onnx", int8=True)
+    for video in sorted(motion_data.glob("test/*/*.avi"))[::4]:
+        clips = fp32.clips_from_file(video)
+        expected, actual = fp32.logits(clips), int8.logits(clips)
+        # Within a tenth of how far the classes' logits lie apart: the ranking, hence the label, holds.
+        spread = (expected - expected.mean(dim=1, keepdim=True)).abs().max()
+        assert (actual - expected).abs().max() <= 0.1 * spread, video.name
+        assert torch.equal(actual.argmax(dim=1), expected.argmax(dim=1)), video.name
+
+
+def test_calibration_feeds_clips_as_the_graph_input_declares(motion_data):
+    from vidcls.data.transforms import normalize
+    from vidcls.export.calibration import ClipFeed, calibration_clips
+
+    spec = ClipSpec(num_frames=4, sample_rate=2, image_size=16)
+    clips = calibration_clips(spec, motion_data / "test", 20)
+    # 16 videos of 8 classes for 20 clips: 2 views of each, until the budget runs out.
+    assert len(clips) == 20 and clips[0].shape == (4, 3, 16, 16) and clips[0].dtype == torch.uint8
+    uint8 = ClipFeed(clips, "pixels", True, spec)
+    assert [uint8.get_next()["pixels"].dtype for _ in range(20)] == [np.uint8] * 20 and uint8.get_next() is None
+    floats = ClipFeed(clips, "pixels", False, spec).get_next()["pixels"]
+    assert floats.shape == (1, 4, 3, 16, 16) and np.array_equal(floats, normalize(clips[0][None], spec.mean, spec.std))
+
+
+def test_static_without_usable_videos_is_one_line_naming_the_flag(static_export, tmp_path, capsys):
+    model_dir, _ = static_export
+    (tmp_path / "empty").mkdir()
+    broken = tmp_path / "broken" / "left"
+    broken.mkdir(parents=True)
+    (broken / "clip.avi").write_bytes(b"not a video")
+    export = ["export", "--model_dir", str(model_dir), "--quantize", "static"]
+    cases = [
+        (export, "--eval_data DIR"),
+        ([*export, "--eval_data", str(tmp_path / "empty")], f"--eval_data {tmp_path / 'empty'}: no class folders"),
+        ([*export, "--eval_data", str(tmp_path / "missing")], f"--eval_data {tmp_path / 'missing'}: no such folder"),
+        ([*export, "--calibration_data", str(tmp_path / "broken")], "--calibration_data"),
+        ([*export, "--eval_data", str(tmp_path), "--calibration_clips", "0"], "--calibration_clips"),
+        (["export", "--model_dir", str(model_dir), "--quantize", "fastest"], "--quantize fastest"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith("vidcls export: error: ") and expected in last, last
+
+
+def test_quantize_keeps_its_boolean_spellings():
+    from vidcls.cli.export import ExportArguments, build_parser
+    from vidcls.cli.flags import split_namespace
+
+    parser = build_parser()
+    table = [
+        ([], None),
+        (["--quantize"], "dynamic"),
+        (["--quantize", "true"], "dynamic"),
+        (["--quantize", "False"], None),
+        (["--quantize", "static", "--eval_data", "d"], "static"),
+    ]
+    for flags, expected in table:
+        (parsed,) = split_namespace(parser.parse_args(["--model_dir", "m", *flags]), ExportArguments)
+        assert parsed.quantize == expected, flags
 
 
 def test_cli_predict_onnx_writes_the_torch_records_for_real_and_broken_files(

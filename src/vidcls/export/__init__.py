@@ -14,6 +14,10 @@ from contextlib import contextmanager
 
 REPORT_FILE = "export_report.json"
 DEFAULT_OPSET = 18  # run by onnxruntime >= 1.14 and most other runtimes
+INT8_MODES = ("dynamic", "static")  # what --quantize writes: see export/quantize.py
+# Static int8 fixes each activation's scale from its range over these clips: a few dozen cover a split's
+# classes, and each costs a forward pass (several seconds for a base model on a CPU).
+DEFAULT_CALIBRATION_CLIPS = 64
 
 
 @contextmanager
