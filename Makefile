@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: demo test test-system-deps test-slow bench-loader bench-predict bench-train bench-serve bench-export lint install clean
+.PHONY: demo test test-system-deps test-slow bench-loader bench-predict bench-train bench-serve bench-export bench-fold bench-workers bench-scale bench-pretrain lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,22 @@ bench-serve: $(STAMP)
 # CPU latency per clip: onnxruntime fp32 and int8 against PyTorch eager.
 bench-export: $(STAMP)
 	$(BIN)/python benchmarks/export.py
+
+# Model call per 224 px clip with the normalisation folded into the first layer against a normalising pass.
+bench-fold: $(STAMP)
+	$(BIN)/python benchmarks/fold.py
+
+# predict's chosen decoding workers against 0 and 2, model-bound and decode-bound.
+bench-workers: $(STAMP)
+	$(BIN)/python benchmarks/workers.py --videos 32
+
+# One process against --engine ray, and what a cluster would do on 1 M videos.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
+
+# Few labels: from scratch against vidcls pretrain first, and the linear probe (about 25 min).
+bench-pretrain: $(STAMP)
+	$(BIN)/python benchmarks/pretrain.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -17,21 +17,16 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
+from predict import DATA, make_data  # benchmarks/predict.py (this script's folder): its videos and 32 px model
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from predict import DATA, make_data  # noqa: E402  (the videos and the 32 px model of benchmarks/predict.py)
-
-from vidcls.data.synthetic import DIRECTIONS  # noqa: E402
-from vidcls.engine.predict import Predictor  # noqa: E402
-from vidcls.engine.predict_batch import predict_records  # noqa: E402
-from vidcls.models.factory import create_model, resolve_clip_spec, save_trained, tiny_videomae_config  # noqa: E402
+from vidcls.data.synthetic import DIRECTIONS
+from vidcls.engine.predict import Predictor
+from vidcls.engine.predict_batch import predict_records
+from vidcls.models.factory import create_model, resolve_clip_spec, save_trained, tiny_videomae_config
 
 
 def save_224_model(output_dir: Path) -> Path:
