@@ -182,6 +182,7 @@ def score_videos(
             decode_s, model_s = decoded - started, time.perf_counter() - decoded
             cores = len(os.sched_getaffinity(0))
             num_workers = choose_workers(decode_s / max(1, first), max(model_s, 1e-6) / max(1, first), cores)
+            num_workers = num_workers if first < len(dataset) else 0  # no worker to start for no video left
             logger.info(
                 "decoding %.0f ms and the model %.0f ms a video on %d cores: %d decoding workers (--num_workers)",
                 1000 * decode_s / max(1, first), 1000 * model_s / max(1, first), cores, num_workers,
