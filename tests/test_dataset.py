@@ -68,6 +68,7 @@ def test_frames_are_decoded_at_the_size_the_transforms_need(write_numbered_video
     """Training decodes each clip at (at most) its drawn short side, so the crop after it resamples nothing;
     evaluation at the model's size; the cache holds the largest training side."""
     from vidcls.data.cache import FrameCache
+    from vidcls.data.decode import probe
 
     video = write_numbered_video(tmp_path / "v.avi", num_frames=60, size=(64, 48))
     spec = ClipSpec(num_frames=4, sample_rate=2, image_size=32)
@@ -82,7 +83,8 @@ def test_frames_are_decoded_at_the_size_the_transforms_need(write_numbered_video
 
     evaluation = ClipDataset([VideoRecord(video, 0, "g")], spec, train=False)
     assert evaluation.decode_size == (32, 32)
-    cache = FrameCache(tmp_path / "cache")
+    cache = FrameCache(tmp_path / "cache", max_ratio=None)
     cached = ClipDataset([VideoRecord(video, 0, "g")], spec, train=True, augmentation=scale, cache=cache)
     assert cached[0]["video"].shape == (4, 3, 32, 32)
-    assert cache.load(video, 48).shape == (60, 48, 64, 3)
+    assert cache.read_segment(video, probe(video), [0], 48).shape == (1, 48, 64, 3)  # cached at the largest side
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # found, not added

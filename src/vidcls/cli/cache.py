@@ -1,4 +1,6 @@
-"""Fill the decoded-frame cache ahead of training; under torchrun each process caches its own share.
+"""Fill the frame cache's training entries ahead of training; under torchrun each process caches its own share.
+
+Optional: ``vidcls train --cache_dir`` fills the same entries as it reads, and evaluation clips as it scores them.
 
 With ``--engine ray`` Ray tasks share the videos, one CPU each, on every node; the cache folder must then be on
 storage all nodes see.
@@ -26,6 +28,9 @@ class CacheArguments:
     model_name_or_path: str | None = field(default=None, metadata={"help": "Or: read the size from this checkpoint."})
     config_name: str | None = field(default=None, metadata={"help": "Or: read the size from this config (e.g. tiny)."})
     cache_max_gb: float = field(default=50.0, metadata={"help": "Disk budget."})
+    cache_max_ratio: float = field(
+        default=10.0, metadata={"help": "At most this many times the bytes of the source videos the cache holds."}
+    )
     num_workers: int = field(default=2, metadata={"help": "Decoding processes (per torchrun process)."})
 
     def __post_init__(self):
@@ -47,15 +52,14 @@ def run(args: argparse.Namespace) -> int:
     _, layout, engine = split_namespace(args, CacheArguments, LayoutFlags, EngineFlags)
     size = args.image_size or input_size(args.model_name_or_path, args.config_name)
     spec = ClipSpec(image_size=size)
-    jobs = [
-        (record.path, decode_size(spec, train=split == "train"))
-        for split, records in load_dataset(args.data_dir, layout.layout()).splits.items()
-        for record in records
-    ]
+    # Training videos only: evaluation entries are the exact clips scored, stored by the first evaluation at no
+    # extra decoding cost.
+    records = load_dataset(args.data_dir, layout.layout()).splits.get("train", [])
+    jobs = [(record.path, decode_size(spec, train=True)) for record in records]
     rank, world_size = rank_and_world()
     if engine.engine == "ray" and world_size > 1:
         raise ConfigError("--engine ray schedules the videos itself: run it without torchrun")
-    cache = FrameCache(args.cache_dir, int(args.cache_max_gb * 1e9))
+    cache = FrameCache(args.cache_dir, int(args.cache_max_gb * 1e9), args.cache_max_ratio)
     outcomes = fill_cache(cache, my_share(jobs), args.num_workers, engine_jobs(engine, "caching"))
     counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(outcomes.items()))
     print(f"[rank {rank}/{world_size}] {counts}; {cache.summary()}")

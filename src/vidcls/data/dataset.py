@@ -73,7 +73,7 @@ class ClipDataset(torch.utils.data.Dataset):
         train: one random, augmented clip per video (True) or the evaluation clips of ``views`` (False).
         augmentation: how training varies its clips (scale, flip).
         views: the evaluation clips and crops of each video (``ClipReader``).
-        cache: keep decoded frames on disk for later epochs.
+        cache: keep decoded frames on disk for later epochs (filled as clips are read, see ``FrameCache``).
         failure_log: a JSON-lines file where clips that fail to decode are recorded (from any worker process).
         decoder: "pyav" or "torchcodec" (falls back to PyAV when it cannot load).
         verify: also decode each video's last frame up front, so files cut short are skipped from the start.
@@ -131,13 +131,19 @@ class ClipDataset(torch.utils.data.Dataset):
         video, clip = self.items[index]
         record = self.records[video]
         indices = self.clip_indices(video, clip)
-        short_side = self.transform.draw_short_side() if self.train else None
-        cached = self.cache.get(record.path, self.infos[video], self.decode_size) if self.cache else None
-        if cached is not None:
-            frames = cached[np.minimum(indices, len(cached) - 1)]
+        info = self.infos[video]
+        if self.train:
+            short_side = self.transform.draw_short_side()
+            frames = None
+            if self.cache:  # every frame a clip may need, at the largest short side, from the first miss on
+                first, count = segment(info, record.start, record.end)
+                frames = self.cache.read_segment(record.path, info, indices, self.decode_size, first, count)
+            if frames is None:
+                frames = self.read_frames(record.path, indices, info, size=short_side)
+        elif self.cache:  # exactly this clip, lossless: stored by the read that missed
+            frames = self.cache.read_clip(record.path, info, indices, self.decode_size, read=self.read_frames)
         else:
-            size = short_side if self.train else self.decode_size
-            frames = self.read_frames(record.path, indices, self.infos[video], size=size)
+            frames = self.read_frames(record.path, indices, info, size=self.decode_size)
         if self.train:
             clip_tensor = self.transform(to_video_tensor(frames).as_subclass(torch.Tensor), short_side)
         else:

@@ -167,6 +167,12 @@ class DataArguments(ClipFlags, LayoutFlags):
     cache_max_gb: float = field(
         default=50.0, metadata={"help": "Disk budget of --cache_dir; videos past it are decoded."}
     )
+    cache_max_ratio: float = field(
+        default=10.0,
+        metadata={
+            "help": "At most this many times the bytes of the source videos the cache holds (JPEG training frames take ~5x)."
+        },
+    )
     decoder: str = field(
         default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
     )

@@ -172,7 +172,9 @@ def build_pretraining_set(records, spec: ClipSpec, data_args: PretrainDataArgume
     """Training clips (random scale crops and flips) of every readable video; those that cannot be read are set
     aside and listed in skipped_videos.json, as in ``vidcls train``."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9)) if data_args.cache_dir else None
+    cache = None
+    if data_args.cache_dir:
+        cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9), data_args.cache_max_ratio)
     failure_log = output_dir / SKIPPED_LOG
     failure_log.unlink(missing_ok=True)
     dataset = ClipDataset(

@@ -53,6 +53,12 @@ class PretrainDataArguments(ClipFlags, LayoutFlags):
         default=None, metadata={"help": "Keep decoded frames here (reduced size) so later epochs skip decoding."}
     )
     cache_max_gb: float = field(default=50.0, metadata={"help": "Disk budget of --cache_dir."})
+    cache_max_ratio: float = field(
+        default=10.0,
+        metadata={
+            "help": "At most this many times the bytes of the source videos the cache holds (JPEG training frames take ~5x)."
+        },
+    )
     decoder: str = field(
         default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
     )

@@ -199,7 +199,9 @@ def build_datasets(
 ):
     """Training and validation datasets; unreadable videos are set aside, or fail the run with --strict."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9)) if data_args.cache_dir else None
+    cache = None
+    if data_args.cache_dir:
+        cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9), data_args.cache_max_ratio)
     failure_log = output_dir / SKIPPED_LOG
     failure_log.unlink(missing_ok=True)
     # Each video is also decoded at its last frame, so that files cut short are skipped (and listed) from the
