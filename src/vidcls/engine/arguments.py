@@ -169,9 +169,7 @@ class DataArguments(ClipFlags, LayoutFlags):
     )
     cache_max_ratio: float = field(
         default=10.0,
-        metadata={
-            "help": "At most this many times the bytes of the source videos the cache holds (JPEG training frames take ~5x)."
-        },
+        metadata={"help": "At most this many times the bytes of the source videos in --cache_dir (JPEG frames: ~5x)."},
     )
     decoder: str = field(
         default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
