@@ -6,11 +6,16 @@ runs in its own venv (``benchmarks/.guide-venv``, built here on first use) throu
 
     .venv/bin/python benchmarks/loader.py           # or: make bench-loader
     .venv/bin/python benchmarks/loader.py --quick   # smoke run
+    .venv/bin/python benchmarks/loader.py --parts cache --json cache.json   # the frame cache's epochs only
+
+The cache rows (``cache_epochs.py``) time whole epochs with and without ``--cache_dir``'s ``FrameCache``:
+the first (cold, filling) and the second (warm).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import os
@@ -21,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from cache_epochs import CACHE_FOOTER, CACHE_HEADER, VARIANTS, cache_report, measure_cache
+from results import Result, write
 from timing import measure
 
 from vidcls.config import ClipSpec
@@ -95,6 +102,7 @@ def guide_row(python: Path, data: Path, mode: str, workers: int, clips: int) -> 
 
 
 def vidcls_loader(data: Path, mode: str, workers: int, cache=None) -> torch.utils.data.DataLoader:
+    """The vidcls loader of ``mode``'s split at 224 px (batch 8, persistent workers), with ``cache`` if given."""
     records, _ = load_split(data, "train" if mode == "train" else "val")
     extra = {"cache": cache} if cache is not None else {}
     dataset = ClipDataset(records, ClipSpec(image_size=224), train=mode == "train", **extra)
@@ -181,6 +189,47 @@ def report(rows: list[dict]) -> None:
             print(f"{label}: target >= {target}x {verdict} (worst {min(ratios[label]):.1f}x)")
 
 
+def guide_results(rows: list[dict]) -> list[Result]:
+    """The headline rows of the guide comparison (ratios to the guide's loader at its own worker count)."""
+    results = []
+    for row in rows:
+        base = row["guide"]["clips_per_s"]
+        for label, key, field in COLUMNS:
+            if key in row:
+                rate = row[key][field]
+                where = f"{row['mode']} loader, 224 px, 16 frames, {row['workers']} workers"
+                baseline = f"guide PyTorchVideo loader, {row['workers']} workers"
+                results.append(Result("loader", f"{label}, {where}", rate, "clips/s", baseline, rate / base))
+                results[-1].target = TARGETS[key]
+    return results
+
+
+def cache_rows(data: Path, workers: list[int], rounds: int) -> list[Result]:
+    """Cold and warm epochs with the frame cache against the same loader without it; prints a table."""
+    from vidcls.data.cache import FrameCache
+
+    # One torch thread, as in each DataLoader worker: with 0 workers the clips are cropped in this process, and
+    # two threads on two shared cores made torch's resize and stack 10-30x slower whenever another job ran.
+    torch.set_num_threads(1)
+    print(CACHE_HEADER + "\n" + "-" * len(CACHE_HEADER))
+    results = []
+    for mode, codec, options in VARIANTS:
+        split = "train" if mode == "train" else "val"
+        source_bytes = sum(p.stat().st_size for p in (data / split).rglob("*.avi"))
+        for n in workers:
+            timed = measure_cache(
+                functools.partial(vidcls_loader, data, mode, n),
+                functools.partial(FrameCache, data / "cache-epochs", **options),
+                rounds,
+            )
+            print(f"{mode} {codec} {n} workers: {timed}", file=sys.stderr)
+            line, rows = cache_report(mode, codec, n, timed, source_bytes)
+            print(line)
+            results += rows
+    print(CACHE_FOOTER)
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE / ".data" / "loader", help="where the generated videos go")
@@ -188,16 +237,26 @@ def main(argv=None) -> int:
     parser.add_argument("--guide_clips", type=int, default=64, help="clips timed per guide row")
     parser.add_argument("--vidcls_clips", type=int, default=256, help="clips timed per vidcls row")
     parser.add_argument("--cache_clips", type=int, default=512, help="clips timed per cached vidcls row")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 16 clips per row")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the cache rows")
+    parser.add_argument("--parts", nargs="+", choices=["guide", "cache"], default=["guide", "cache"])
+    parser.add_argument("--json", type=Path, help="write the headline rows here (benchmarks/results.py)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 16 clips per row, 1 cache round")
     args = parser.parse_args(argv)
     if args.quick:
         args.guide_clips = args.vidcls_clips = args.cache_clips = 16
+        args.rounds = 1
     data = make_videos(args.data)
-    python = ensure_guide_venv()
     print(f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}", file=sys.stderr)
-    cache = filled_cache(data)
-    rows = [measure_row(python, data, mode, n, args, cache) for mode in ("train", "eval") for n in args.workers]
-    report(rows)
+    results = []
+    if "guide" in args.parts:
+        python = ensure_guide_venv()
+        cache = filled_cache(data)
+        rows = [measure_row(python, data, mode, n, args, cache) for mode in ("train", "eval") for n in args.workers]
+        report(rows)
+        results += guide_results(rows)
+    if "cache" in args.parts:
+        results += cache_rows(data, args.workers, args.rounds)
+    write(args.json, results)
     return 0
 
 

@@ -14,6 +14,7 @@ from vidcls.data.cache import SUFFIX, FrameCache, fill_cache
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.decode import probe, read_frames
 from vidcls.data.discovery import VideoRecord
+from vidcls.errors import ConfigError
 
 
 @pytest.fixture
@@ -146,3 +147,15 @@ def test_workers_get_the_cache_without_this_process_mappings(video, tmp_path):
     copy = pickle.loads(pickle.dumps(cache))
     assert len(pickle.dumps(cache)) < 10_000  # not the frames
     assert np.array_equal(copy.read_segment(video, probe(video), np.arange(50), 30), frames)
+
+
+def test_raw_training_frames_are_the_decoded_frames(video, tmp_path):
+    cache = FrameCache(tmp_path / "cache", max_ratio=None, codec="raw")
+    info, indices = probe(video), [0, 9, 9, 30, 49]
+    assert np.array_equal(cache.read_segment(video, info, indices, 30), read_frames(video, indices, info, 30))
+    assert entries(tmp_path / "cache")[0].stat().st_size > 50 * 30 * 40 * 3  # every frame, as it is
+
+
+def test_an_unknown_codec_names_the_flag():
+    with pytest.raises(ConfigError, match="--cache_codec 'png'"):
+        FrameCache("cache", codec="png")

@@ -31,6 +31,7 @@ class CacheArguments:
     cache_max_ratio: float = field(
         default=10.0, metadata={"help": "At most this many times the bytes of the source videos the cache holds."}
     )
+    cache_codec: str = field(default="jpeg", metadata={"help": "jpeg or raw (pass the same to vidcls train)."})
     num_workers: int = field(default=2, metadata={"help": "Decoding processes (per torchrun process)."})
 
     def __post_init__(self):
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     rank, world_size = rank_and_world()
     if engine.engine == "ray" and world_size > 1:
         raise ConfigError("--engine ray schedules the videos itself: run it without torchrun")
-    cache = FrameCache(args.cache_dir, int(args.cache_max_gb * 1e9), args.cache_max_ratio)
+    cache = FrameCache(args.cache_dir, int(args.cache_max_gb * 1e9), args.cache_max_ratio, args.cache_codec)
     outcomes = fill_cache(cache, my_share(jobs), args.num_workers, engine_jobs(engine, "caching"))
     counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(outcomes.items()))
     print(f"[rank {rank}/{world_size}] {counts}; {cache.summary()}")

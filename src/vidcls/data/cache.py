@@ -1,12 +1,14 @@
-"""A frame cache filled while clips are read: later epochs copy or JPEG-decode frames instead of seeking and decoding.
+"""A frame cache filled while clips are read: later epochs read stored frames instead of seeking and decoding.
 
 Two kinds of entry, each one file written under a unique name and renamed into place, so readers and other
 workers (DataLoader processes, torchrun ranks) never see half an entry:
 
 - training (``read_segment``): every frame a random clip of the video can need (its segment), at the size the
-  dataset decodes at, as JPEG (quality 90, libjpeg-turbo through Pillow). About 5x the source file where raw
-  frames are 50-90x; a warm clip costs 16 JPEG decodes (~0.25 ms each at 320x240) instead of a seek and ~70
-  frame decodes. Filled on a video's first miss by one sequential pass over its segment.
+  dataset decodes at. As JPEG by default (``codec="jpeg"``, libjpeg-turbo): 6-9x the source's bytes, where raw
+  frames take 50-200x; a warm clip costs 16 JPEG decodes instead of a seek and ~70 frame decodes, which pays
+  most for H.264 and large frames, and little for cheap MPEG-4 at 320x240 (see BENCHMARKS.md). ``codec="raw"``
+  stores the frames as they are: a warm clip is a copy. Filled on a video's first miss by one sequential pass
+  over its segment, as the clip itself is read: there is no separate pass (``vidcls cache`` may still prefill).
 - evaluation (``read_clip``): exactly the frames of one evaluation clip, raw and lossless, so a warm read gives
   the very uint8 frames the uncached read gives. Filled by the read that missed: its only extra cost is the write.
 
@@ -29,22 +31,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
+from vidcls.data.backends import torchcodec_problem
 from vidcls.data.decode import FrameSize, VideoInfo, probe, read_frames, stream_frames
-from vidcls.errors import DecodeError
+from vidcls.errors import ConfigError, DecodeError
 
 logger = logging.getLogger(__name__)
 
-# JPEG quality of training frames: mean absolute error ~2.5 grey levels at 320x240, invisible after augmentation.
-JPEG_QUALITY = 90
+# JPEG quality of training frames. On a real UCF101 clip (MPEG-4 320x240) and a Kinetics one (H.264 426x240):
+# 5.9x and 8.7x the source's bytes, 1.7-1.9 grey levels of mean error (less than the source's own coding loss);
+# quality 90 took 9.2x and 14.1x, over the default 10x bound.
+JPEG_QUALITY = 75
 # Default bound: the cache holds at most this many times the bytes of the source videos it holds entries of.
 MAX_RATIO = 10.0
 # Entries each process keeps mapped: a mapping kept open is read without opening the file and parsing its header
 # again. Bounded, as each holds a file descriptor.
 MAX_OPEN_ENTRIES = 256
 SUFFIX = ".frames"
-_HEADER_LENGTH = struct.Struct("<Q")  # the file starts with its JSON header's length
+CODECS = ("jpeg", "raw")
+_TRAILER = struct.Struct("<Q")  # the file ends with its JSON header's length
 
 
 def _size_key(size: FrameSize) -> str:
@@ -64,32 +71,52 @@ def encode_jpeg(rgb: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def decode_jpeg(data) -> np.ndarray:
-    """JPEG bytes (or a uint8 array of them) -> uint8 (H, W, 3)."""
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+def decode_jpeg(data: np.ndarray) -> np.ndarray:
+    """JPEG bytes (a uint8 array) -> uint8 (H, W, 3); through torchcodec when it loads (its C++ call costs a
+    quarter less per 320x240 frame than Pillow's Python layers), else Pillow. Both are libjpeg-turbo."""
+    if torchcodec_problem() is None:
+        from torchcodec.decoders import decode_jpeg as decode
+
+        return decode(torch.from_numpy(np.array(data))).permute(1, 2, 0).numpy()  # (3, H, W) -> (H, W, 3)
+    return np.asarray(Image.open(io.BytesIO(data)))
 
 
-def write_entry(file: Path, header: dict, payload: list[bytes] | np.ndarray) -> int:
-    """Write ``header`` (JSON) and ``payload`` to ``file`` atomically; return the bytes written."""
-    head = json.dumps(header).encode()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("wb") as out:
-            out.write(_HEADER_LENGTH.pack(len(head)) + head)
-            for chunk in payload if isinstance(payload, list) else [payload]:
-                out.write(chunk)
-        os.replace(tmp, file)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return file.stat().st_size
+class EntryWriter:
+    """Writes one entry under a unique name, then renames it into place (``commit``): readers and other workers
+    never see half an entry, and a writer killed midway leaves only an unnamed file. Payload first, then the JSON
+    header and its length, so a payload of unknown size is streamed to disk as it is made."""
+
+    def __init__(self, file: Path):
+        self.file = file
+        file.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = file.with_name(f".{uuid.uuid4().hex}.tmp")
+        self.out = self.tmp.open("wb")
+        self.size = 0
+
+    def write(self, chunk) -> None:
+        self.out.write(chunk)
+        self.size += len(memoryview(chunk).cast("B"))
+
+    def commit(self, header: dict) -> int:
+        """Finish and rename into place; return the entry's bytes."""
+        head = json.dumps(header).encode()
+        self.out.write(head + _TRAILER.pack(len(head)))
+        self.out.close()
+        os.replace(self.tmp, self.file)
+        return self.size + len(head) + _TRAILER.size
+
+    def discard(self) -> None:
+        self.out.close()
+        self.tmp.unlink(missing_ok=True)
 
 
-def read_header(file: Path) -> tuple[dict, int]:
-    """The header of an entry file and where its payload starts."""
+def read_header(file: Path) -> dict:
+    """The header of an entry file (its payload starts at byte 0)."""
     with file.open("rb") as f:
-        (length,) = _HEADER_LENGTH.unpack(f.read(_HEADER_LENGTH.size))
-        return json.loads(f.read(length)), _HEADER_LENGTH.size + length
+        f.seek(-_TRAILER.size, os.SEEK_END)
+        (length,) = _TRAILER.unpack(f.read(_TRAILER.size))
+        f.seek(-_TRAILER.size - length, os.SEEK_END)
+        return json.loads(f.read(length))
 
 
 class FrameCache:
@@ -99,12 +126,19 @@ class FrameCache:
         root: the cache folder (created when needed).
         max_bytes: absolute disk budget; None for none.
         max_ratio: at most this many times the bytes of the source videos held; None for no such bound.
+        codec: how training segments are stored: "jpeg" (~5x the source), or "raw" (50-90x the source, read by
+            a copy: warm epochs faster, at many times the disk; raise ``max_ratio`` to 100 with it).
     """
 
-    def __init__(self, root: str | Path, max_bytes: int | None = None, max_ratio: float | None = MAX_RATIO):
+    def __init__(
+        self, root: str | Path, max_bytes: int | None = None, max_ratio: float | None = MAX_RATIO, codec: str = "jpeg"
+    ):
+        if codec not in CODECS:
+            raise ConfigError(f"--cache_codec {codec!r}: choose one of {', '.join(CODECS)}")
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.max_ratio = max_ratio
+        self.codec = codec
         self._used: int | None = None  # bytes on disk, scanned once per process then tracked
         self._sources: dict[str, int] = {}  # bytes of each source video held
         self._rejected: set[str] = set()  # entries found not to fit, in this process
@@ -126,10 +160,10 @@ class FrameCache:
             self._open.move_to_end(str(file))
             return held
         try:
-            header, start = read_header(file)
+            header = read_header(file)
             if header["stamp"] != stamp:
                 return None
-            payload = np.memmap(file, dtype=np.uint8, mode="r", offset=start)
+            payload = np.memmap(file, dtype=np.uint8, mode="r", shape=(header["payload_bytes"],))
         except (OSError, ValueError, KeyError, struct.error):
             return None
         self._open[str(file)] = (header, payload)
@@ -137,7 +171,7 @@ class FrameCache:
             self._open.popitem(last=False)
         return header, payload
 
-    # -- training: a whole segment, as JPEG --
+    # -- training: a whole segment, JPEG or raw --
 
     def read_segment(
         self, path: str | Path, info: VideoInfo, indices, size: FrameSize, first: int = 0, count: int | None = None
@@ -151,39 +185,55 @@ class FrameCache:
         """
         path = Path(path)
         count = info.num_frames - first if count is None else count
-        file = self._file(path, _size_key(size), "segment", first)
-        stamp = _source_stamp(path)
-        entry = self._load(file, stamp)
-        if entry is not None and len(entry[0]["offsets"]) != count + 1:
-            entry = None  # another segment length from this frame on: replaced
+        file, stamp, entry = self._segment(path, size, first, count)
         if entry is None and str(file) not in self._rejected:
             if self._fill_segment(file, stamp, path, info, size, first, count):
                 entry = self._load(file, stamp)
         if entry is None:
             return None
         header, payload = entry
+        positions = np.clip(np.asarray(indices, dtype=np.int64) - first, 0, count - 1)
+        if self.codec == "raw":
+            return payload.reshape(count, *header["frame_shape"])[positions]  # a copy, as the mapping is read-only
         offsets = header["offsets"]
-        positions = np.clip(np.asarray(indices, dtype=np.int64) - first, 0, len(offsets) - 2)
         decoded = {p: decode_jpeg(payload[offsets[p] : offsets[p + 1]]) for p in dict.fromkeys(positions.tolist())}
         return np.stack([decoded[p] for p in positions.tolist()])
+
+    def _segment(self, path: Path, size: FrameSize, first: int, count: int) -> tuple[Path, dict, tuple | None]:
+        """The entry file of a segment, its source's stamp, and the entry when it is there and current."""
+        file = self._file(path, _size_key(size), "segment", self.codec, first)
+        stamp = _source_stamp(path)
+        entry = self._load(file, stamp)
+        if entry is not None and entry[0]["count"] != count:
+            entry = None  # another segment length from this frame on: replaced
+        return file, stamp, entry
+
+    def has_segment(self, path: str | Path, info: VideoInfo, size: FrameSize) -> bool:
+        """Whether the whole video is cached at ``size``, current."""
+        return self._segment(Path(path), size, 0, info.num_frames)[2] is not None
 
     def _fill_segment(
         self, file: Path, stamp: dict, path: Path, info: VideoInfo, size: FrameSize, first: int, count: int
     ) -> bool:
-        """Decode the segment in one sequential pass, encoding each frame as it comes; False when it would not fit."""
-        jpegs: list[bytes] = []
-        for _, rgb in stream_frames(path, np.arange(first, first + count), info, size=size):
-            jpegs.append(encode_jpeg(rgb))
-            # Judged from the first frame, so a video that cannot fit costs one frame, not the whole pass.
-            if len(jpegs) == 1 and not self._fits(stamp, len(jpegs[0]) * count, file):
+        """Decode the segment in one sequential pass, storing each frame as it comes; False when it does not fit."""
+        writer = EntryWriter(file)
+        try:
+            offsets, shape = [0], None
+            for _, rgb in stream_frames(path, np.arange(first, first + count), info, size=size):
+                writer.write(encode_jpeg(rgb) if self.codec == "jpeg" else np.ascontiguousarray(rgb))
+                offsets.append(writer.size)
+                # Judged from the first frame, so a video that cannot fit costs one frame, not the whole pass.
+                if shape is None and not self._fits(stamp, writer.size * count, file):
+                    return False
+                shape = list(rgb.shape)
+            if not self._fits(stamp, writer.size, file):
                 return False
-        nbytes = sum(map(len, jpegs))
-        if not self._fits(stamp, nbytes, file):
-            return False
-        offsets = np.cumsum([0, *map(len, jpegs)]).tolist()
-        header = {"stamp": stamp, "frame_size": _size_key(size), "first": first, "offsets": offsets}
-        self._add(stamp, write_entry(file, header, jpegs))
-        return True
+            header = {"stamp": stamp, "frame_size": _size_key(size), "count": count, "frame_shape": shape}
+            header |= {"payload_bytes": writer.size, "offsets": offsets if self.codec == "jpeg" else None}
+            self._add(stamp, writer.commit(header))
+            return True
+        finally:
+            writer.discard()  # nothing left once committed
 
     # -- evaluation: exact clips, raw --
 
@@ -204,8 +254,13 @@ class FrameCache:
             return np.array(payload.reshape(header["shape"]))  # a copy: the mapping is read-only
         frames = read(path, indices, info, size=size)
         if str(file) not in self._rejected and self._fits(stamp, frames.nbytes, file):
-            header = {"stamp": stamp, "frame_size": _size_key(size), "shape": list(frames.shape)}
-            self._add(stamp, write_entry(file, header, np.ascontiguousarray(frames)))
+            writer = EntryWriter(file)
+            try:
+                writer.write(np.ascontiguousarray(frames))
+                header = {"stamp": stamp, "frame_size": _size_key(size), "shape": list(frames.shape)}
+                self._add(stamp, writer.commit({**header, "payload_bytes": frames.nbytes}))
+            finally:
+                writer.discard()
         return frames
 
     # -- the budget --
@@ -214,7 +269,7 @@ class FrameCache:
         self._used, self._sources = 0, {}
         for file in self.root.glob(f"*{SUFFIX}") if self.root.is_dir() else []:
             try:
-                stamp = read_header(file)[0]["stamp"]
+                stamp = read_header(file)["stamp"]
                 self._used += file.stat().st_size
             except (OSError, ValueError, KeyError, struct.error):
                 continue  # removed or replaced meanwhile: counted by the process that wrote it
@@ -268,13 +323,11 @@ class FrameCache:
 
 def _fill_one(job) -> tuple[str, str]:
     """-> (outcome, the video's path, or the error naming it)."""
-    root, max_bytes, max_ratio, path, size = job
-    cache = FrameCache(root, max_bytes, max_ratio)
+    root, max_bytes, max_ratio, codec, path, size = job
+    cache = FrameCache(root, max_bytes, max_ratio, codec)
     try:
         info = probe(path)
-        file = cache._file(Path(path), _size_key(size), "segment", 0)
-        entry = cache._load(file, _source_stamp(Path(path)))
-        if entry is not None and len(entry[0]["offsets"]) == info.num_frames + 1:
+        if cache.has_segment(path, info, size):
             return "present", str(path)
         stored = cache.read_segment(path, info, [0], size)
     except DecodeError as err:
@@ -298,7 +351,7 @@ def fill_cache(
     from tqdm.auto import tqdm
 
     outcomes: dict[str, list[str]] = {}
-    tasks = [(cache.root, cache.max_bytes, cache.max_ratio, path, size) for path, size in jobs]
+    tasks = [(cache.root, cache.max_bytes, cache.max_ratio, cache.codec, path, size) for path, size in jobs]
     if run_jobs is not None:
         results = list(run_jobs(_fill_one, [(task,) for task in tasks]))
     elif num_workers > 0:

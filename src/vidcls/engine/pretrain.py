@@ -174,7 +174,8 @@ def build_pretraining_set(records, spec: ClipSpec, data_args: PretrainDataArgume
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = None
     if data_args.cache_dir:
-        cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9), data_args.cache_max_ratio)
+        budget = int(data_args.cache_max_gb * 1e9)
+        cache = FrameCache(data_args.cache_dir, budget, data_args.cache_max_ratio, data_args.cache_codec)
     failure_log = output_dir / SKIPPED_LOG
     failure_log.unlink(missing_ok=True)
     dataset = ClipDataset(

@@ -201,7 +201,8 @@ def build_datasets(
     output_dir.mkdir(parents=True, exist_ok=True)
     cache = None
     if data_args.cache_dir:
-        cache = FrameCache(data_args.cache_dir, int(data_args.cache_max_gb * 1e9), data_args.cache_max_ratio)
+        budget = int(data_args.cache_max_gb * 1e9)
+        cache = FrameCache(data_args.cache_dir, budget, data_args.cache_max_ratio, data_args.cache_codec)
     failure_log = output_dir / SKIPPED_LOG
     failure_log.unlink(missing_ok=True)
     # Each video is also decoded at its last frame, so that files cut short are skipped (and listed) from the
