@@ -14,10 +14,17 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
+import torch
 from results import Result
 
-from vidcls.data.cache import FrameCache
+from vidcls.config import ClipSpec
+from vidcls.data.cache import CODECS, FrameCache
+from vidcls.data.decode import probe, read_frames
+from vidcls.data.sampling import random_clip
+from vidcls.data.transforms import RandomScaleCrop
 
 TARGETS = {"cold": 1.0, "warm": 3.0}  # issue 16, item 4: ratios to the uncached epoch
 
@@ -112,3 +119,48 @@ VARIANTS = [
     ("train", "raw", {"codec": "raw", "max_ratio": None}),
     ("eval", "raw clips", {"max_ratio": None}),
 ]
+
+
+def median_ms(fn: Callable, args: list) -> float:
+    """Median milliseconds of ``fn(arg)`` over ``args``."""
+    times = []
+    for arg in args:
+        start = time.perf_counter()
+        fn(arg)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def clip_costs(video: Path, cache_root: Path, repeats: int = 8) -> dict:
+    """Where a 224 px training clip's time goes for one video, in ms: decoding it uncached, cropping it, and for
+    each codec filling the video's entry, reading the clip back, and the entry's size over the source's.
+
+    Frames are decoded at the train short side 320 (the guide's 256-320 range; smaller frames are kept as they
+    are), 16 frames every 4th, as ``ClipDataset`` does.
+    """
+    info = probe(video)
+    rng = np.random.default_rng(0)
+    clips = [random_clip(info.num_frames, 16, 4, rng) for _ in range(repeats)]
+    row = {"video": video.name, "size": f"{info.width}x{info.height}", "frames": info.num_frames}
+    row["decode"] = median_ms(lambda clip: read_frames(video, clip, info, size=320), clips)
+    frames = torch.from_numpy(read_frames(video, clips[0], info, size=320)).permute(0, 3, 1, 2)
+    row["crop"] = median_ms(RandomScaleCrop(ClipSpec(image_size=224)), [frames] * repeats)
+    for codec in CODECS:
+        shutil.rmtree(cache_root, ignore_errors=True)
+        cache = FrameCache(cache_root, max_ratio=None, codec=codec)
+        row[f"{codec} fill"] = median_ms(lambda clip, c=cache: c.read_segment(video, info, clip, 320), clips[:1])
+        row[f"{codec} read"] = median_ms(lambda clip, c=cache: c.read_segment(video, info, clip, 320), clips)
+        row[f"{codec} size"] = cache.used_bytes() / video.stat().st_size
+    shutil.rmtree(cache_root, ignore_errors=True)
+    return row
+
+
+def print_clip_costs(rows: list[dict]) -> None:
+    keys = ["decode", "crop", *(f"{c} {k}" for c in CODECS for k in ("fill", "read", "size"))]
+    print(f"{'video':<32} {'size':>8} {'frames':>6}" + "".join(f" {k:>10}" for k in keys))
+    for row in rows:
+        cells = "".join(f" {row[k]:>9.1f}{'x' if k.endswith('size') else ' '}" for k in keys)
+        print(f"{row['video'][:32]:<32} {row['size']:>8} {row['frames']:>6}{cells}")
+    print("ms per 224 px training clip (16 frames every 4th, decoded at short side <= 320): decode = uncached read,")
+    print("crop = RandomScaleCrop; per codec: fill = the video's first miss (whole video), read = a warm clip,")
+    print("size = entry bytes / video bytes. Medians; one torch thread.")

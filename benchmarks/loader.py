@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from cache_epochs import CACHE_FOOTER, CACHE_HEADER, VARIANTS, cache_report, measure_cache
+from cache_epochs import CACHE_FOOTER, CACHE_HEADER, VARIANTS, cache_report, clip_costs, measure_cache, print_clip_costs
 from results import Result, write
 from timing import measure
 
@@ -204,13 +204,17 @@ def guide_results(rows: list[dict]) -> list[Result]:
     return results
 
 
-def cache_rows(data: Path, workers: list[int], rounds: int) -> list[Result]:
-    """Cold and warm epochs with the frame cache against the same loader without it; prints a table."""
+def cache_rows(data: Path, workers: list[int], rounds: int, extra_videos: list[Path]) -> list[Result]:
+    """Where a clip's time goes (these videos and ``extra_videos``), then cold and warm epochs with the frame cache
+    against the same loader without it; prints two tables."""
     from vidcls.data.cache import FrameCache
 
     # One torch thread, as in each DataLoader worker: with 0 workers the clips are cropped in this process, and
     # two threads on two shared cores made torch's resize and stack 10-30x slower whenever another job ran.
     torch.set_num_threads(1)
+    print_clip_costs(
+        [clip_costs(video, data / "cache-costs") for video in [*sorted(data.glob("train/*/*.avi"))[:2], *extra_videos]]
+    )
     print(CACHE_HEADER + "\n" + "-" * len(CACHE_HEADER))
     results = []
     for mode, codec, options in VARIANTS:
@@ -238,6 +242,7 @@ def main(argv=None) -> int:
     parser.add_argument("--vidcls_clips", type=int, default=256, help="clips timed per vidcls row")
     parser.add_argument("--cache_clips", type=int, default=512, help="clips timed per cached vidcls row")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the cache rows")
+    parser.add_argument("--cache_videos", type=Path, nargs="*", default=[], help="more videos to cost a clip of")
     parser.add_argument("--parts", nargs="+", choices=["guide", "cache"], default=["guide", "cache"])
     parser.add_argument("--json", type=Path, help="write the headline rows here (benchmarks/results.py)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 16 clips per row, 1 cache round")
@@ -255,7 +260,7 @@ def main(argv=None) -> int:
         report(rows)
         results += guide_results(rows)
     if "cache" in args.parts:
-        results += cache_rows(data, args.workers, args.rounds)
+        results += cache_rows(data, args.workers, args.rounds, args.cache_videos)
     write(args.json, results)
     return 0
 
