@@ -212,9 +212,9 @@ def cache_rows(data: Path, workers: list[int], rounds: int, extra_videos: list[P
     # One torch thread, as in each DataLoader worker: with 0 workers the clips are cropped in this process, and
     # two threads on two shared cores made torch's resize and stack 10-30x slower whenever another job ran.
     torch.set_num_threads(1)
-    print_clip_costs(
-        [clip_costs(video, data / "cache-costs") for video in [*sorted(data.glob("train/*/*.avi"))[:2], *extra_videos]]
-    )
+    videos = [*sorted(data.glob("train/*/*.avi"))[:2], *extra_videos]
+    clip_costs(videos[0], data / "cache-costs", repeats=1)  # warm-up: imports, FFmpeg's and JPEG's first calls
+    print_clip_costs([clip_costs(video, data / "cache-costs") for video in videos])
     print(CACHE_HEADER + "\n" + "-" * len(CACHE_HEADER))
     results = []
     for mode, codec, options in VARIANTS:
