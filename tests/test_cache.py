@@ -159,3 +159,14 @@ def test_raw_training_frames_are_the_decoded_frames(video, tmp_path):
 def test_an_unknown_codec_names_the_flag():
     with pytest.raises(ConfigError, match="--cache_codec 'png'"):
         FrameCache("cache", codec="png")
+
+
+def test_a_video_that_breaks_is_left_to_the_usual_decoding(shared_videos, tmp_path, caplog):
+    real = (shared_videos / "real" / "v_ApplyEyeMakeup_g01_c01.avi").read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(real[: len(real) * 3 // 10])  # opens, declares 164 frames, breaks about a third in
+    info, cache = probe(cut), FrameCache(tmp_path / "cache", max_ratio=None)
+    with caplog.at_level(logging.WARNING):
+        assert cache.read_segment(cut, info, [0, 4, 8], 32) is None
+    assert entries(tmp_path / "cache") == [] and "not caching" in caplog.text
+    assert read_frames(cut, [0, 4, 8], info, 32).shape[0] == 3  # the clip itself still decodes, uncached

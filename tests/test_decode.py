@@ -5,7 +5,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from vidcls.data.decode import probe, read_frames
+from vidcls.data.decode import probe, read_frames, stream_frames
 from vidcls.errors import DecodeError
 
 pytestmark = pytest.mark.usefixtures("shared_videos")
@@ -149,3 +149,15 @@ def test_threads_decode_at_once(real_dir, tmp_path):
     )
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_streaming_a_file_cut_short_fails_like_reading_it(shared_videos, tmp_path):
+    real = (shared_videos / "real" / "v_ApplyEyeMakeup_g01_c01.avi").read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(real[: len(real) * 3 // 10])  # opens, declares 164 frames, ends about a third in
+    info = probe(cut)
+    with pytest.raises(DecodeError, match="file truncated"):
+        list(stream_frames(cut, np.arange(info.num_frames), info, size=32))  # not the last frame, repeated
+    with pytest.raises(DecodeError, match="file truncated"):
+        read_frames(cut, np.arange(info.num_frames), info, size=32)
+    assert len(list(stream_frames(cut, np.arange(0, 30, 3), info, size=32))) == 10  # the part before the cut

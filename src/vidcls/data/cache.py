@@ -178,17 +178,19 @@ class FrameCache:
     ) -> np.ndarray | None:
         """Frames ``indices`` (T, H, W, 3) of a video whose clips fall in frames ``first``..``first + count - 1``
         (all of it by default), decoded at ``size``; the segment is stored on its first miss. None when it does
-        not fit the budget: the caller decodes as usual.
-
-        Raises:
-            DecodeError: the video cannot be decoded.
+        not fit the budget, or does not decode to its end (a file cut short): the caller decodes the clip as usual.
         """
         path = Path(path)
         count = info.num_frames - first if count is None else count
         file, stamp, entry = self._segment(path, size, first, count)
         if entry is None and str(file) not in self._rejected:
-            if self._fill_segment(file, stamp, path, info, size, first, count):
-                entry = self._load(file, stamp)
+            try:
+                if self._fill_segment(file, stamp, path, info, size, first, count):
+                    entry = self._load(file, stamp)
+            except DecodeError as err:
+                # Clips before the break may still decode; this process does not try to cache the video again.
+                logger.warning("not caching %s", err)
+                self._rejected.add(str(file))
         if entry is None:
             return None
         header, payload = entry

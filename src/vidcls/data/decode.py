@@ -347,8 +347,11 @@ def stream_frames(
         return
     if last is None:
         raise DecodeError(f"{path}: no frame decoded")
-    missing = wanted[position] / info.fps  # as in read_frames: cut off far short of its length is an error
-    if wanted[position] < info.num_frames and missing - t > max(TRUNCATION_SLACK_S, 4 / info.fps):
+    # As in read_frames: cut off far short of its length is an error. The last declared frame wanted is the
+    # furthest from where decoding stopped (the first one missing may be only a frame past it).
+    declared = wanted[position:][wanted[position:] < info.num_frames]
+    missing = declared[-1] / info.fps if len(declared) else 0.0
+    if len(declared) and missing - t > max(TRUNCATION_SLACK_S, 4 / info.fps):
         raise DecodeError(f"{path}: no frame near {missing:.2f}s of a declared {info.duration:.2f}s (file truncated?)")
     rgb = upright(last)
     for _ in range(position, len(wanted)):
