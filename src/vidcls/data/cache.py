@@ -4,8 +4,8 @@ Two kinds of entry, each one file written under a unique name and renamed into p
 workers (DataLoader processes, torchrun ranks) never see half an entry:
 
 - training (``read_segment``): every frame a random clip of the video can need (its segment), at the size the
-  dataset decodes at. As JPEG by default (``codec="jpeg"``, libjpeg-turbo): 6-9x the source's bytes, where raw
-  frames take 50-200x; a warm clip costs 16 JPEG decodes instead of a seek and ~70 frame decodes, which pays
+  dataset decodes at. As JPEG by default (``codec="jpeg"``, libjpeg-turbo): 3-9x the source's bytes, where raw
+  frames take 70-220x; a warm clip costs 16 JPEG decodes instead of a seek and ~70 frame decodes, which pays
   most for H.264 and large frames, and little for cheap MPEG-4 at 320x240 (see BENCHMARKS.md). ``codec="raw"``
   stores the frames as they are: a warm clip is a copy. Filled on a video's first miss by one sequential pass
   over its segment, as the clip itself is read: there is no separate pass (``vidcls cache`` may still prefill).
@@ -126,8 +126,8 @@ class FrameCache:
         root: the cache folder (created when needed).
         max_bytes: absolute disk budget; None for none.
         max_ratio: at most this many times the bytes of the source videos held; None for no such bound.
-        codec: how training segments are stored: "jpeg" (~5x the source), or "raw" (50-90x the source, read by
-            a copy: warm epochs faster, at many times the disk; raise ``max_ratio`` to 100 with it).
+        codec: how training segments are stored: "jpeg" (3-9x the source), or "raw" (70-220x the source, read by
+            a copy: warm epochs faster, at many times the disk; raise ``max_ratio`` past 100 with it).
     """
 
     def __init__(

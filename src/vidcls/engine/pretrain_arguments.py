@@ -55,11 +55,13 @@ class PretrainDataArguments(ClipFlags, LayoutFlags):
     cache_max_gb: float = field(default=50.0, metadata={"help": "Disk budget of --cache_dir."})
     cache_max_ratio: float = field(
         default=10.0,
-        metadata={"help": "At most this many times the bytes of the source videos in --cache_dir (JPEG frames: ~5x)."},
+        metadata={"help": "At most this many times the bytes of the source videos in --cache_dir (JPEG frames: 3-9x)."},
     )
     cache_codec: str = field(
         default="jpeg",
-        metadata={"help": "Training frames in --cache_dir: jpeg (~5x the videos), or raw (50-90x; warm reads faster)."},
+        metadata={
+            "help": "Training frames in --cache_dir: jpeg (3-9x the videos), or raw (70-220x; warm reads faster)."
+        },
     )
     decoder: str = field(
         default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
