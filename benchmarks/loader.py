@@ -199,8 +199,8 @@ def guide_results(rows: list[dict]) -> list[Result]:
                 rate = row[key][field]
                 where = f"{row['mode']} loader, 224 px, 16 frames, {row['workers']} workers"
                 baseline = f"guide PyTorchVideo loader, {row['workers']} workers"
-                results.append(Result("loader", f"{label}, {where}", rate, "clips/s", baseline, rate / base))
-                results[-1].target = TARGETS[key]
+                ratio, target = rate / base, TARGETS[key]
+                results.append(Result("loader", f"{label}, {where}", rate, "clips/s", baseline, ratio, target))
     return results
 
 
