@@ -156,9 +156,11 @@ def test_raw_training_frames_are_the_decoded_frames(video, tmp_path):
     assert entries(tmp_path / "cache")[0].stat().st_size > 50 * 30 * 40 * 3  # every frame, as it is
 
 
-def test_an_unknown_codec_names_the_flag():
+def test_a_wrong_codec_or_ratio_names_the_flag():
     with pytest.raises(ConfigError, match="--cache_codec 'png'"):
         FrameCache("cache", codec="png")
+    with pytest.raises(ConfigError, match="--cache_max_ratio must be above 0"):
+        FrameCache("cache", max_ratio=0)
 
 
 def test_a_video_that_breaks_is_left_to_the_usual_decoding(shared_videos, tmp_path, caplog):

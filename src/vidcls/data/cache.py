@@ -135,6 +135,10 @@ class FrameCache:
     ):
         if codec not in CODECS:
             raise ConfigError(f"--cache_codec {codec!r}: choose one of {', '.join(CODECS)}")
+        if max_ratio is not None and not max_ratio > 0:
+            raise ConfigError(
+                f"--cache_max_ratio must be above 0 (10 keeps the cache within 10x the videos), got {max_ratio}"
+            )
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.max_ratio = max_ratio
