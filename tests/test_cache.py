@@ -117,7 +117,7 @@ def test_a_killed_writer_leaves_no_half_entry(video, tmp_path):
     # The writer dies (no clean-up runs) after writing its file, before renaming it into place.
     script = (
         "import os, sys; from vidcls.data import cache; from vidcls.data.decode import probe\n"
-        "cache.os.replace = lambda *a: os._exit(9)\n"
+        "os.replace = lambda *a: os._exit(9)\n"
         "c = cache.FrameCache(sys.argv[1], max_ratio=None); c.read_segment(sys.argv[2], probe(sys.argv[2]), [5], 30)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
