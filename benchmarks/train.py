@@ -20,6 +20,7 @@ of each block's samples/s counts. Results: BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -43,6 +44,8 @@ from vidcls.engine.trainer import VideoTrainer
 from vidcls.models.factory import resolve_clip_spec, tiny_videomae_config
 
 HERE = Path(__file__).resolve().parent
+# engine/workers.py (issue #16): vidcls train chooses its workers and model threads; before it, a fixed default.
+WORKERS_RULE = importlib.util.find_spec("vidcls.engine.workers") is not None
 # Dense peak TFLOP/s (bf16, fp32 without TF32) by a substring of the GPU's name; first match wins.
 PEAK_TFLOPS = {"H200": (989, 67), "H100": (989, 67), "A100": (312, 19.5), "L40S": (362, 91.6), "A10": (125, 31.2)}
 
@@ -129,10 +132,23 @@ def vidcls_trainer(data: Path, config: VideoMAEConfig, workers: int, args, timer
 
 
 def vidcls_side(data: Path, config: VideoMAEConfig, workers: int, args) -> dict:
-    """vidcls's training timed, in this process (a fresh trainer each time: its workers end with it)."""
+    """vidcls's training timed, in this process (a fresh trainer each time: its workers end with it), with the
+    workers and model threads ``vidcls train`` would use; ``workers`` may be the default's "choose" value."""
     timer = StepTimer(args.warmup)
-    vidcls_trainer(data, config, workers, args, timer).train()
-    return timer.result(args.batch)
+    trainer = vidcls_trainer(data, config, workers, args, timer)
+    threads = torch.get_num_threads()
+    if WORKERS_RULE:  # as engine/train.py: an unset worker count is chosen by timing, the model threads follow
+        from vidcls.engine.workers import choose_training_workers, model_threads
+
+        workers = choose_training_workers(trainer, trainer.train_dataset)
+        threads = model_threads(trainer.args.device, workers)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        trainer.train()
+    finally:
+        torch.set_num_threads(previous)
+    return {**timer.result(args.batch), "workers": workers}
 
 
 def forward_flops(model, config: VideoMAEConfig, batch: int) -> float:
@@ -151,23 +167,25 @@ def peak_tflops() -> tuple[float, float] | None:
     return next((peak for key, peak in PEAK_TFLOPS.items() if key in name), None)
 
 
-def run_blocks(blocks: list[tuple], data: Path, configs: dict, args) -> dict[tuple, float]:
+def run_blocks(blocks: list[tuple], data: Path, configs: dict, args) -> tuple[dict[tuple, float], dict]:
     """Median samples/s of each (size, side, workers) block over ``args.rounds`` rounds, the order reversed every
-    other round, so a load that comes and goes on a shared machine weighs on every block alike."""
-    rates = {block: [] for block in blocks}
+    other round, so a load that comes and goes on a shared machine weighs on every block alike; and the workers
+    each block used (the default's, as chosen)."""
+    rates, used = {block: [] for block in blocks}, {}
     for round_ in range(args.rounds):
         for block in blocks[:: -1 if round_ % 2 else 1]:
             size, side, workers = block
             load = os.getloadavg()[0]
             run = guide_side if side == "guide" else vidcls_side
-            rate = run(data, configs[size], workers, args)["samples_per_s"]
+            result = run(data, configs[size], workers, args)
+            rate, used[block] = result["samples_per_s"], result.get("workers", workers)
             rates[block].append(rate)
-            print(f"round {round_ + 1}: {side} {size or 224} px, {workers} workers: {rate:.2f} samples/s "
+            print(f"round {round_ + 1}: {side} {size or 224} px, {used[block]} workers: {rate:.2f} samples/s "
                   f"(load before {load:.1f})", file=sys.stderr, flush=True)  # fmt: skip
-    return {block: statistics.median(values) for block, values in rates.items()}
+    return {block: statistics.median(values) for block, values in rates.items()}, used
 
 
-def size_rows(size: int | None, rates: dict[tuple, float], default_workers: int, target: float | None) -> list[Result]:
+def size_rows(size: int | None, rates: dict, used: dict, default_workers: int, target: float | None) -> list[Result]:
     """One size's rows: vidcls at its best against the guide at its best, each worker count side by side, and
     vidcls's default workers against 0 (issue #16: a default must never be slower than 0 workers)."""
     model = "VideoMAE-base" if size is None else "tiny width 128"
@@ -175,20 +193,26 @@ def size_rows(size: int | None, rates: dict[tuple, float], default_workers: int,
     note = "loader-bound: 32 px model" if size == 32 else ""
     guide = {w: rate for (s, side, w), rate in rates.items() if s == size and side == "guide"}
     ours = {w: rate for (s, side, w), rate in rates.items() if s == size and side == "vidcls"}
+
+    def name(workers: int) -> str:  # the default's workers, as chosen, are the workers it used
+        count = used[size, "vidcls", workers]
+        if workers != default_workers:
+            return f"{count} workers"
+        return f"{count} workers (the default)" if count == workers else f"the default (chose {count} workers)"
+
     best_guide, best_ours = max(guide, key=guide.get), max(ours, key=ours.get)
     rows = [
-        Result("train", f"vidcls at its best ({best_ours} workers), {label}", ours[best_ours], "samples/s",
+        Result("train", f"vidcls at its best ({name(best_ours)}), {label}", ours[best_ours], "samples/s",
                f"guide Trainer at its best ({best_guide} workers): {guide[best_guide]:.2f}",
                ours[best_ours] / guide[best_guide], target, note),
     ]  # fmt: skip
     for workers, rate in ours.items():
-        default = " (the default)" if workers == default_workers else ""
         baseline = f"guide, {workers} workers: {guide[workers]:.2f}" if workers in guide else None
         ratio = rate / guide[workers] if workers in guide else None
-        rows.append(Result("train", f"vidcls, {workers} workers{default}, {label}", rate, "samples/s", baseline,
-                           ratio, None, note))  # fmt: skip
+        rows.append(Result("train", f"vidcls, {name(workers)}, {label}", rate, "samples/s", baseline, ratio, None,
+                           note))  # fmt: skip
     if 0 in ours and default_workers in ours and default_workers != 0:
-        rows.append(Result("train", f"vidcls default ({default_workers} workers) vs 0 workers, {label}",
+        rows.append(Result("train", f"vidcls default ({name(default_workers)}) vs 0 workers, {label}",
                            ours[default_workers], "samples/s", f"vidcls, 0 workers: {ours[0]:.2f}",
                            ours[default_workers] / ours[0], 1.0, note))  # fmt: skip
     return rows
@@ -241,11 +265,14 @@ def main(argv=None) -> int:
     sizes = [None] if args.gpu else args.sizes
     configs = {size: model_config(size, label2id) for size in sizes}
     print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, torch {torch.__version__}", file=sys.stderr)
-    blocks = [(size, side, w) for size in sizes for side in ("guide", "vidcls") for w in workers]
-    rates = run_blocks(blocks, data, configs, args)
+    # Each side at every worker count, and vidcls also at its default where that is none of them (e.g. chosen).
+    vidcls_workers = workers + ([default_workers] if default_workers not in workers and not args.quick else [])
+    blocks = [(size, side, w) for size in sizes for side, counts in (("guide", workers), ("vidcls", vidcls_workers))
+              for w in counts]  # fmt: skip
+    rates, used = run_blocks(blocks, data, configs, args)
     # Targets: 2x the guide on a GPU, 1.5x on a CPU (the earlier issue's), at the guide's size only.
     targets = {None: 2.0, 224: 1.5}
-    rows = [row for size in sizes for row in size_rows(size, rates, default_workers, targets.get(size))]
+    rows = [row for size in sizes for row in size_rows(size, rates, used, default_workers, targets.get(size))]
     print(f"train, batch {args.batch}, {args.steps - args.warmup} timed steps per block, median of {args.rounds} "
           f"round(s); {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")  # fmt: skip
     for row in rows:
