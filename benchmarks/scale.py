@@ -160,7 +160,7 @@ def report(rows: list[dict], decode_s: float, model_cpu_s: float, gpu_clips_per_
     base = None
     print(f"{'engine':<7} {'decoding CPUs':>13} {'first video s':>13} {f'{large} videos s':>14} {'videos/s':>9} "
           f"{'steady videos/s':>15} {'vs one process':>14} {'peak MB':>13}")  # fmt: skip
-    for engine, decoders in RUNS:
+    for engine, decoders in dict.fromkeys((row["engine"], row["decoders"]) for row in rows):  # the runs made
         few, many = by_run[engine, decoders, small], by_run[engine, decoders, large]
         steady = (large - small) / (many["total_s"] - few["total_s"])
         base = base or steady
@@ -193,10 +193,10 @@ def results(rows: list[dict], decode_s: float, model_cpu_s: float, size: int) ->
     by_run = {(row["engine"], row["decoders"], row["videos"]): row for row in rows}
     note = f"loader-bound: {size} px model" if size < 224 else ""
     steady = {}
-    for engine, decoders in RUNS:
+    for engine, decoders in dict.fromkeys((row["engine"], row["decoders"]) for row in rows):  # the runs made
         few, many = by_run[engine, decoders, small], by_run[engine, decoders, large]
         steady[engine, decoders] = (large - small) / (many["total_s"] - few["total_s"])
-    base = steady[RUNS[0]]
+    base = steady[RUNS[0]]  # one process, no workers: always run first
     out = [
         Result("scale", f"{engine}, {decoders} decoding CPUs, steady", rate, "videos/s",
                f"one process, no workers: {base:.1f}", rate / base, None,
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DATA, help="the videos and model of benchmarks/predict.py")
     parser.add_argument("--counts", type=int, nargs=2, default=[128, 640], help="inputs per run (videos repeated)")
     parser.add_argument("--gpu_clips_per_s", type=float, default=GPU_CLIPS_PER_S, help="base-model clips/s on a GPU")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 16 and 32 inputs, 1 model clip")
+    parser.add_argument("--quick", action="store_true", help="smoke run: local 0 and ray 1 only, 8 and 16 inputs")
     parser.add_argument("--json", default=None, help="write the headline rows (results.py) to this file")
     parser.add_argument("--child", nargs=3, metavar=("ENGINE", "DECODERS", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -225,8 +225,8 @@ def main(argv=None) -> int:
         inputs = (videos * (count // len(videos) + 1))[:count]
         print(json.dumps(child(args.child[0], int(args.child[1]), data / "model", inputs)))
         return 0
-    counts = [16, 32] if args.quick else args.counts
-    rows = [run_row(engine, decoders, data, count) for engine, decoders in RUNS for count in counts]
+    counts, runs = ([8, 16], RUNS[::2]) if args.quick else (args.counts, RUNS)  # quick: one run per engine
+    rows = [run_row(engine, decoders, data, count) for engine, decoders in runs for count in counts]
     decode_s = decode_cost([Path(v) for v in videos[: 8 if args.quick else 32]])
     model_cpu_s = model_cost_cpu(1 if args.quick else 3)
     print(json.dumps({"runs": rows, "decode_s": decode_s, "model_cpu_s": model_cpu_s}), file=sys.stderr)
