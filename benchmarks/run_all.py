@@ -6,7 +6,7 @@ as one Markdown table, also saved as ``RESULTS/table.md``. A script that fails, 
 row saying so, the table still prints, and the exit code is 1. A target not met is a "no" in the table, not an
 error. ``pretrain`` (about 25 minutes) runs only with ``--with_pretrain``.
 
-    .venv/bin/python benchmarks/run_all.py                     # every benchmark (about an hour on 2 cores)
+    .venv/bin/python benchmarks/run_all.py                     # every benchmark (over an hour on 2 cores)
     .venv/bin/python benchmarks/run_all.py --quick             # every --quick smoke mode (a few minutes)
     .venv/bin/python benchmarks/run_all.py --only train serve  # some of them
     .venv/bin/python benchmarks/run_all.py --table_only        # the table of the last run's results again
@@ -25,7 +25,7 @@ from pathlib import Path
 from results import Result, read
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("loader", "predict", "workers", "train", "serve", "export", "fold", "scale")
+SCRIPTS = ("loader", "predict", "clips", "workers", "train", "serve", "export", "fold", "scale")
 SLOW_SCRIPTS = ("pretrain",)  # only with --with_pretrain
 COLUMNS = ("benchmark", "row", "value", "unit", "baseline", "ratio", "target", "met", "note")
 

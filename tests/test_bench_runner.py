@@ -70,3 +70,10 @@ def test_a_failing_script_is_a_row_and_the_exit_code(run_all, tmp_path, monkeypa
     assert run_all.main(["--out", str(out), "--only", "good"]) == 0
     assert json.loads((out / "good.json").read_text()) == [row]
     assert "| good | r |" in (out / "table.md").read_text()
+
+
+def test_every_benchmark_with_json_rows_is_run(run_all):
+    """A new benchmark script that writes Result rows (--json) is in make bench's list, or its figures never show."""
+    helpers = {"run_all", "results"}
+    writers = {p.stem for p in BENCHMARKS.glob("*.py") if p.stem not in helpers and '"--json"' in p.read_text()}
+    assert writers <= set(run_all.SCRIPTS + run_all.SLOW_SCRIPTS)
