@@ -218,7 +218,8 @@ def size_rows(size: int | None, rates: dict, used: dict, default_workers: int, t
         rows.append(Result("train", f"vidcls, {name(workers)}, {label}", rate, "samples/s", baseline, ratio, None,
                            note))  # fmt: skip
     if 0 in ours and default_workers in ours and default_workers != 0:
-        rows.append(Result("train", f"vidcls default ({name(default_workers)}) vs 0 workers, {label}",
+        chosen = used[size, "vidcls", default_workers]
+        rows.append(Result("train", f"vidcls default ({chosen} workers) vs 0 workers, {label}",
                            ours[default_workers], "samples/s", f"vidcls, 0 workers: {ours[0]:.2f}",
                            ours[default_workers] / ours[0], 1.0, note))  # fmt: skip
     return rows
