@@ -9,8 +9,9 @@ Both sides train the same model config from the same random init on the same vid
 On a CPU the headline is the guide's size: 224 px, 16 frames, the ``tiny`` VideoMAE (width 128, 4 layers) in
 16 px patches (as ``workers.py`` and ``fold.py`` build it), each side at its best of 0 and 2 DataLoader workers;
 the 32 px ``tiny`` model, where the model is nearly free, is a row labelled loader-bound. Every (size, side,
-workers) run is one block; ``--rounds`` rounds of all blocks, the order reversed every other round; the median
-of each block's samples/s counts. Results: BENCHMARKS.md.
+workers) run is one block (4x the timed steps at 32 px, where a step is ~40x cheaper); ``--rounds`` rounds of all
+blocks, the order reversed every other round; the median of each block's samples/s counts. vidcls's default
+workers, where they are none of ``--workers``, are a block of their own. Results: BENCHMARKS.md.
 
     .venv/bin/python benchmarks/train.py          # CPU: 224 px and 32 px, 0 and 2 workers (or: make bench-train)
     .venv/bin/python benchmarks/train.py --quick  # smoke run: 0 workers, 1 round of 3 steps of 2 clips
@@ -243,8 +244,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="default: 8 on CPU, 16 with --gpu")
     parser.add_argument("--workers", type=int, nargs="+", help="DataLoader workers, each side (default: 0 2; GPU: 2)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[224, 32], help="CPU: model input sizes to run")
-    parser.add_argument("--steps", type=int, default=8, help="optimizer steps in all, per block")
-    parser.add_argument("--warmup", type=int, default=2, help="steps left out of the timing")
+    parser.add_argument("--steps", type=int, help="optimizer steps in all, per block (default: 8; GPU: 33)")
+    parser.add_argument("--warmup", type=int, help="steps left out of the timing (default: 2; GPU: 3)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every block (median counts)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 0 workers, 1 round of 3 steps of 2")
     parser.add_argument("--json", default=None, help="write the headline rows (results.py) to this file")
@@ -259,6 +260,10 @@ def main(argv=None) -> int:
     if args.gpu and not torch.cuda.is_available():
         print("no GPU here: run `python benchmarks/train.py --gpu` on a GPU machine")
         return 0
+    if args.steps is None:
+        args.steps = 33 if args.gpu else 8
+    if args.warmup is None:
+        args.warmup = 3 if args.gpu else 2
     if args.quick:
         args.workers, args.rounds, args.steps, args.warmup, args.batch = [0], 1, 3, 1, 2
     args.batch = args.batch or (16 if args.gpu else 8)
