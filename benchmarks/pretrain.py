@@ -117,10 +117,10 @@ def results_rows(found: dict, label_share: float) -> list[Result]:
     mean = {name: 100 * statistics.mean(values["accuracy"]) for name, values in found.items()}
     what = f"{label_share:.0%} labels, tiny VideoMAE at 32 px (accuracy, not speed)"
     return [
-        Result("pretrain", f"{name} then fine-tuned, test accuracy per video", mean[name], "%",
+        Result("pretrain", f"{label}, test accuracy per video", mean[name], "%",
                f"from scratch: {mean['scratch']:.1f}%", mean[name] / max(mean["scratch"], 1e-9), None,
                f"{what}; {mean[name] - mean['scratch']:+.1f} points (target +10)")
-        for name in ("pretrained", "probe")
+        for name, label in (("pretrained", "pretrained, then fine-tuned"), ("probe", "pretrained, linear probe"))
     ]  # fmt: skip
 
 
