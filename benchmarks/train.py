@@ -205,7 +205,7 @@ def size_rows(size: int | None, rates: dict, used: dict, default_workers: int, t
         count = used[size, "vidcls", workers]
         if workers != default_workers:
             return f"{count} workers"
-        return f"{count} workers (the default)" if count == workers else f"the default (chose {count} workers)"
+        return f"{count} workers = the default" if count == workers else f"the default, which chose {count} workers"
 
     best_guide, best_ours = max(guide, key=guide.get), max(ours, key=ours.get)
     rows = [
