@@ -145,10 +145,9 @@ def vidcls_side(data: Path, config: VideoMAEConfig, workers: int, args) -> dict:
     trainer = vidcls_trainer(data, config, workers, args, timer)
     threads = torch.get_num_threads()
     if WORKERS_RULE:  # as engine/train.py: an unset worker count is chosen by timing, the model threads follow
-        from vidcls.engine.workers import choose_training_workers, model_threads
+        from vidcls.engine.workers import choose_training_workers
 
-        workers = choose_training_workers(trainer, trainer.train_dataset)
-        threads = model_threads(trainer.args.device, workers)
+        workers, threads = choose_training_workers(trainer, trainer.train_dataset)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
