@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: demo test test-system-deps test-slow bench-loader bench-predict bench-train bench-serve bench-export bench-fold bench-workers bench-scale bench-pretrain lint install clean
+.PHONY: demo test test-system-deps test-slow bench bench-loader bench-predict bench-train bench-serve bench-export bench-fold bench-workers bench-scale bench-pretrain lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test: $(STAMP) test-system-deps
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q || [ $$? -eq 5 ]
 
+# Every CPU benchmark, then one table: ratio to each baseline, target met or not (BENCHMARKS.md, "make bench").
+# QUICK=1: each script's smoke mode (a few minutes); PRETRAIN=1: benchmarks/pretrain.py too (about 25 min more).
+# Exits non-zero when a benchmark fails. Results and logs: benchmarks/.data/results[-quick]/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py $(if $(QUICK),--quick) $(if $(PRETRAIN),--with_pretrain)
+
 # Loader clips/s against the guide's PyTorchVideo loader; builds benchmarks/.guide-venv on first use.
 bench-loader: $(STAMP)
 	$(BIN)/python benchmarks/loader.py
@@ -46,6 +52,7 @@ bench-loader: $(STAMP)
 bench-predict: $(STAMP)
 	$(BIN)/python benchmarks/predict.py
 
+# Train samples/s against the guide's loader and Trainer at 224 px (and 32 px, loader-bound), 0 and 2 workers.
 bench-train: $(STAMP)
 	$(BIN)/python benchmarks/train.py
 

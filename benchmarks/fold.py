@@ -12,8 +12,9 @@ saves it. Sides, each one uint8 clip (1, 16, 3, 224, 224) in, logits out, throug
 
 Warm-up calls first, then ``--rounds`` rounds of ``--runs`` timed calls per side, in blocks (not in turns: each
 runtime's threads slow the other's next calls), the order reversed every other round; the median and the minimum
-are reported, with the normalisation pass and the cast alone for scale.
-Results: BENCHMARKS.md.
+are reported, with the normalisation pass and the cast alone for scale. ``--json`` writes the folded sides
+against the normalising ones as ``results.py`` rows (no target: issue #16 asks for exact logits, tested in
+``tests/test_folding.py``, not a speed). Results: BENCHMARKS.md.
 
     .venv/bin/python benchmarks/fold.py           # about 3 minutes on 2 cores
     .venv/bin/python benchmarks/fold.py --quick   # smoke run: 2 timed calls per side
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 
 import torch
+from results import Result, write
 
 from vidcls.data.synthetic import DIRECTIONS
 from vidcls.data.transforms import normalize
@@ -120,6 +122,18 @@ def bench(root: Path, warmup: int, runs: int, rounds: int, threads: int) -> dict
     }
 
 
+def results(row: dict) -> list[Result]:
+    """Folded against normalise-then-model, per backend: times inverted, so a ratio above 1 is faster."""
+    ms, label = row["median_ms"], "224 px, 16 frames, tiny width 128, batch 1"
+    out = []
+    for backend in ("torch", "ORT"):
+        before, after = f"{backend} normalise", f"{backend} folded"
+        note = f"max logit diff to torch normalise {row['max_abs_diff'][after]:.1e}"
+        out.append(Result("fold", f"{after} (uint8, cast only), {label}", ms[after], "ms per clip",
+                          f"{before}: {ms[before]:.1f} ms", ms[before] / ms[after], None, note))  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Smoke run: 1 round of 2 timed calls per side.")
@@ -127,7 +141,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="Rounds of --runs calls per side.")
     parser.add_argument("--warmup", type=int, default=3, help="Untimed calls per side first.")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="For torch and onnxruntime.")
-    parser.add_argument("--json", default=None, help="Also write the result to this JSON file.")
+    parser.add_argument("--json", default=None, help="Also write the ratios (results.py rows) to this file.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     runs, rounds, warmup = (2, 1, 1) if args.quick else (args.runs, args.rounds, args.warmup)
@@ -148,8 +162,8 @@ def main() -> None:
     passes = ("normalisation pass", "cast")
     print("alone: " + ", ".join(f"{name} {ms[name]:.2f} ({low[name]:.2f}) ms" for name in passes))
     print("max |logit diff| to torch normalise: " + ", ".join(f"{k} {v:.1e}" for k, v in row["max_abs_diff"].items()))
-    if args.json:
-        Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
+    print(json.dumps(row))  # every figure, for the record
+    write(args.json, results(row))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ Throughput uses the data and model of ``benchmarks/predict.py`` (64 UCF101-like 
 Each run is a fresh process, start-up included (Ray's: ``ray.init``, then workers and the predictor actor loading
 torch and the model); the steady rate is (640 - 128) / (time of 640 - time of 128), so start-up cancels out.
 Peak memory is the largest sum of PSS (each shared page counted once, split between its processes) over the run's
-whole process tree: Ray's own processes, its workers and object store included.
+whole process tree: Ray's own processes, its workers and object store included. ``--json`` writes the steady
+rates against one process with no workers, and the two measured costs, as ``results.py`` rows (the 32 px rows
+labelled loader-bound).
 
 The cluster estimate decodes the same videos at a base model's input (16 frames every 4th, 4 clips, 224 px) in one
 thread, times a VideoMAE-base forward on this CPU, and takes the GPU rate as given (no GPU here).
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import psutil
 from predict import DATA, make_data  # benchmarks/predict.py: the same videos and model
+from results import Result, write
 
 BATCH_SIZE = 32  # views per model call, as benchmarks/predict.py
 # Rows of the throughput table: (engine, decoding CPUs). Local: its --num_workers (0: decoded in the process
@@ -157,7 +160,7 @@ def report(rows: list[dict], decode_s: float, model_cpu_s: float, gpu_clips_per_
     base = None
     print(f"{'engine':<7} {'decoding CPUs':>13} {'first video s':>13} {f'{large} videos s':>14} {'videos/s':>9} "
           f"{'steady videos/s':>15} {'vs one process':>14} {'peak MB':>13}")  # fmt: skip
-    for engine, decoders in RUNS:
+    for engine, decoders in dict.fromkeys((row["engine"], row["decoders"]) for row in rows):  # the runs made
         few, many = by_run[engine, decoders, small], by_run[engine, decoders, large]
         steady = (large - small) / (many["total_s"] - few["total_s"])
         base = base or steady
@@ -179,12 +182,40 @@ def report(rows: list[dict], decode_s: float, model_cpu_s: float, gpu_clips_per_
               f"{traffic:>10.1f}  {row['bound']}")  # fmt: skip
 
 
+def model_size(model_dir: Path) -> int:
+    return json.loads((model_dir / "config.json").read_text())["image_size"]
+
+
+def results(rows: list[dict], decode_s: float, model_cpu_s: float, size: int) -> list[Result]:
+    """Steady videos/s of each engine against one process with no workers, and the two measured costs the
+    cluster estimate rests on (VideoMAE-base's views at 224 px)."""
+    small, large = sorted({row["videos"] for row in rows})
+    by_run = {(row["engine"], row["decoders"], row["videos"]): row for row in rows}
+    note = f"loader-bound: {size} px model" if size < 224 else ""
+    steady = {}
+    for engine, decoders in dict.fromkeys((row["engine"], row["decoders"]) for row in rows):  # the runs made
+        few, many = by_run[engine, decoders, small], by_run[engine, decoders, large]
+        steady[engine, decoders] = (large - small) / (many["total_s"] - few["total_s"])
+    base = steady[RUNS[0]]  # one process, no workers: always run first
+    out = [
+        Result("scale", f"{engine}, {decoders} decoding CPUs, steady", rate, "videos/s",
+               f"one process, no workers: {base:.1f}", rate / base, None,
+               "; ".join(filter(None, [note, f"peak {by_run[engine, decoders, large]['peak_mb']:.0f} MB"])))
+        for (engine, decoders), rate in steady.items()
+    ]  # fmt: skip
+    out.append(Result("scale", "decode, VideoMAE-base views (4 clips, 16 frames, 224 px), 1 thread",
+                      1000 * decode_s, "ms per video"))  # fmt: skip
+    out.append(Result("scale", "VideoMAE-base forward, 224 px, this CPU", model_cpu_s, "CPU-s per clip"))
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA, help="the videos and model of benchmarks/predict.py")
     parser.add_argument("--counts", type=int, nargs=2, default=[128, 640], help="inputs per run (videos repeated)")
     parser.add_argument("--gpu_clips_per_s", type=float, default=GPU_CLIPS_PER_S, help="base-model clips/s on a GPU")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 16 and 32 inputs, 1 model clip")
+    parser.add_argument("--quick", action="store_true", help="smoke run: local 0 and ray 1 only, 8 and 16 inputs")
+    parser.add_argument("--json", default=None, help="write the headline rows (results.py) to this file")
     parser.add_argument("--child", nargs=3, metavar=("ENGINE", "DECODERS", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     data = make_data(args.data)
@@ -194,12 +225,13 @@ def main(argv=None) -> int:
         inputs = (videos * (count // len(videos) + 1))[:count]
         print(json.dumps(child(args.child[0], int(args.child[1]), data / "model", inputs)))
         return 0
-    counts = [16, 32] if args.quick else args.counts
-    rows = [run_row(engine, decoders, data, count) for engine, decoders in RUNS for count in counts]
+    counts, runs = ([8, 16], RUNS[::2]) if args.quick else (args.counts, RUNS)  # quick: one run per engine
+    rows = [run_row(engine, decoders, data, count) for engine, decoders in runs for count in counts]
     decode_s = decode_cost([Path(v) for v in videos[: 8 if args.quick else 32]])
     model_cpu_s = model_cost_cpu(1 if args.quick else 3)
     print(json.dumps({"runs": rows, "decode_s": decode_s, "model_cpu_s": model_cpu_s}), file=sys.stderr)
     report(rows, decode_s, model_cpu_s, args.gpu_clips_per_s)
+    write(args.json, results(rows, decode_s, model_cpu_s, model_size(data / "model")))
     return 0
 
 

@@ -1,13 +1,20 @@
 """Load test of ``vidcls serve`` on loopback: requests/s, p50/p95/max latency and failed requests.
 
-The server runs in its own process (``python -m vidcls serve``), started as a user would start it, with a micro
-VideoMAE (16 px, 4 frames, 2 layers of width 32, untrained) saved as ``vidcls train`` saves it, so the figures
-measure everything around the model: upload, multipart parsing, decoding, batching, JSON. Every request uploads
-the same real UCF101 clip (``../shared/videos/real/v_ApplyEyeMakeup_g01_c01.avi``: 320x240, 25 fps, 164 frames,
-294 kB), or a generated one of the same kind where ``../shared`` is missing. Results: BENCHMARKS.md.
+The server runs in its own process (``python -m vidcls serve``), started as a user would start it, with each
+model of ``--models`` saved as ``vidcls train`` saves it (random weights):
 
-    .venv/bin/python benchmarks/serve.py                                # 300 requests, 8 at a time (~15 s)
-    .venv/bin/python benchmarks/serve.py --requests 50 --concurrency 4
+- ``tiny-224``: the headline, the guide's size: the ``tiny`` VideoMAE (4 layers of width 128, 16 frames) at
+  224 px in 16 px patches, as ``workers.py`` and ``fold.py`` build it; the model sets the pace;
+- ``micro``: a micro VideoMAE (16 px, 4 frames, 2 layers of width 32), which measures everything around the model
+  (upload, multipart parsing, decoding, batching, JSON): labelled loader-bound.
+
+Every request uploads the same real UCF101 clip (``../shared/videos/real/v_ApplyEyeMakeup_g01_c01.avi``: 320x240,
+25 fps, 164 frames, 294 kB), or a generated one of the same kind where ``../shared`` is missing.
+Results: BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/serve.py                     # both models, 8 requests at a time (~3 min)
+    .venv/bin/python benchmarks/serve.py --quick             # smoke run: a few requests each
+    .venv/bin/python benchmarks/serve.py --models micro --requests 50 --concurrency 4
     .venv/bin/python benchmarks/serve.py --model_dir runs/demo          # a trained model instead
 """
 
@@ -24,28 +31,44 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from results import Result, write
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data" / "serve"  # benchmarks/.data/ is gitignored
 REAL_CLIP = HERE.parents[1] / "shared" / "videos" / "real" / "v_ApplyEyeMakeup_g01_c01.avi"
 LABELS = ("left", "right", "up")
+# name -> (what the rows call it, requests by default / with --quick, note)
+MODELS = {
+    "tiny-224": ("224 px, 16 frames, tiny width 128", (40, 6), ""),
+    "micro": ("16 px micro model", (300, 20), "loader-bound: 16 px, 4-frame micro model"),
+}
 
 
-def micro_model(output_dir: Path) -> Path:
-    """The tests' micro VideoMAE (tests/test_predict.py: save_micro_model), saved once."""
+def model_config(name: str):
+    from transformers import VideoMAEConfig
+
+    from vidcls.models.factory import tiny_videomae_config
+
+    if name == "micro":  # the tests' micro VideoMAE (tests/test_predict.py: save_micro_model)
+        return VideoMAEConfig(image_size=16, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
+                              num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)  # fmt: skip
+    config = tiny_videomae_config()
+    config.image_size, config.patch_size = 224, 16  # 8 x 14 x 14 = 1568 tokens
+    return config
+
+
+def saved_model(name: str, output_dir: Path) -> Path:
+    """Model ``name`` (of ``MODELS``) with random weights, saved as ``vidcls train`` saves it, once."""
     if (output_dir / "vidcls.json").exists():
         return output_dir
     import torch
-    from transformers import VideoMAEConfig
 
     from vidcls.models.factory import create_model, resolve_clip_spec, save_trained
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    config = VideoMAEConfig(image_size=16, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
-                            num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)  # fmt: skip
-    config.to_json_file(output_dir / "micro_config.json")
+    model_config(name).to_json_file(output_dir / "model_config.json")
     torch.manual_seed(0)
-    model = create_model(None, str(output_dir / "micro_config.json"), {name: i for i, name in enumerate(LABELS)})
+    model = create_model(None, str(output_dir / "model_config.json"), {label: i for i, label in enumerate(LABELS)})
     spec = resolve_clip_spec(model, sample_rate=2)
     save_trained(model, spec, output_dir)
     return output_dir
@@ -112,7 +135,7 @@ def load(url: str, video: Path, requests: int, concurrency: int) -> dict:
             seconds = time.perf_counter() - start
         calls = client.get("/health").json()["model_calls"] - calls_before
     latencies = [latency for latency, _ in results]
-    percentiles = statistics.quantiles(latencies, n=100)
+    percentiles = statistics.quantiles(latencies, n=100, method="inclusive")  # within the data, however few
     return {
         "requests": requests,
         "concurrency": concurrency,
@@ -126,32 +149,60 @@ def load(url: str, video: Path, requests: int, concurrency: int) -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=300, help="Requests to send (after 5 for warm-up).")
-    parser.add_argument("--concurrency", type=int, default=8, help="Requests in flight at once.")
-    parser.add_argument("--model_dir", type=Path, default=None, help="A trained model; default: the micro model.")
-    args = parser.parse_args()
-    model_dir = args.model_dir or micro_model(DATA / "model")
-    video, port = clip(), free_port()
-    server = start_server(model_dir, port, args.concurrency)
+def serve_and_load(model_dir: Path, video: Path, requests: int, concurrency: int) -> dict:
+    port = free_port()
+    server = start_server(model_dir, port, concurrency)
     try:
-        row = load(f"http://127.0.0.1:{port}", video, args.requests, args.concurrency)
+        return load(f"http://127.0.0.1:{port}", video, requests, concurrency)
     finally:
         server.terminate()
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-    print(f"vidcls serve, {model_dir.name if args.model_dir else 'micro VideoMAE'}, uploading {video.name} "
-          f"({video.stat().st_size // 1024} kB), {os.cpu_count()} CPUs")  # fmt: skip
-    print("| requests | concurrent | requests/s | p50 ms | p95 ms | max ms | failed | model calls | load |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    cells = [row["requests"], row["concurrency"], f"{row['requests_per_s']:.1f}", f"{row['p50_ms']:.0f}",
-             f"{row['p95_ms']:.0f}", f"{row['max_ms']:.0f}", row["failed"], row["model_calls"],
-             f"{row['load']:.1f}"]  # fmt: skip
-    print("| " + " | ".join(map(str, cells)) + " |")
-    return 1 if row["failed"] else 0
+
+
+def result_rows(label: str, row: dict, note: str) -> list[Result]:
+    """A model's headline rows: throughput and latencies (no baseline: nothing else serves these requests)."""
+    what = f"{label}, {row['concurrency']} concurrent"
+    return [
+        Result("serve", f"throughput, {what}", row["requests_per_s"], "requests/s", note=note),
+        Result("serve", f"p50 latency, {what}", row["p50_ms"], "ms", note=note),
+        Result("serve", f"p95 latency, {what}", row["p95_ms"], "ms", note=note),
+        Result("serve", f"failed requests, {what}", row["failed"], f"of {row['requests']}", note=note),
+    ]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="Models to serve in turn.")
+    parser.add_argument("--requests", type=int, default=None, help="Requests per model (after 5 for warm-up); "
+                        f"default: {', '.join(f'{name} {n[1][0]}' for name, n in MODELS.items())}.")  # fmt: skip
+    parser.add_argument("--concurrency", type=int, default=8, help="Requests in flight at once.")
+    parser.add_argument("--model_dir", type=Path, default=None, help="A trained model instead of --models.")
+    parser.add_argument("--quick", action="store_true", help="Smoke run: a few requests per model.")
+    parser.add_argument("--json", default=None, help="Write the headline rows (results.py) to this file.")
+    args = parser.parse_args(argv)
+    video = clip()
+    if args.model_dir:
+        runs = {args.model_dir.name: (args.model_dir, args.model_dir.name, args.requests or 300, "")}
+    else:
+        runs = {name: (saved_model(name, DATA / f"model_{name}"), label, args.requests or counts[args.quick], note)
+                for name, (label, counts, note) in MODELS.items() if name in args.models}  # fmt: skip
+    rows, results = {}, []
+    for name, (model_dir, label, requests, note) in runs.items():
+        rows[name] = serve_and_load(model_dir, video, requests, args.concurrency)
+        results += result_rows(label, rows[name], note)
+    print(f"vidcls serve, uploading {video.name} ({video.stat().st_size // 1024} kB), {os.cpu_count()} CPUs")
+    print("| model | requests | concurrent | requests/s | p50 ms | p95 ms | max ms | failed | model calls | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, row in rows.items():
+        cells = [name, row["requests"], row["concurrency"], f"{row['requests_per_s']:.1f}", f"{row['p50_ms']:.0f}",
+                 f"{row['p95_ms']:.0f}", f"{row['max_ms']:.0f}", row["failed"], row["model_calls"],
+                 f"{row['load']:.1f}"]  # fmt: skip
+        print("| " + " | ".join(map(str, cells)) + " |")
+    write(args.json, results)
+    return 1 if any(row["failed"] for row in rows.values()) else 0
 
 
 if __name__ == "__main__":
