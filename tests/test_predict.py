@@ -80,6 +80,25 @@ def test_views_flags_choose_the_clips_and_crops_a_video_is_scored_from(model_dir
     assert np.allclose([p["score"] for p in printed], [p["score"] for p in expected], atol=1e-4)  # printed rounded
 
 
+def test_clips_flag_and_its_old_name_score_the_same_clips(model_dir, videos, capsys):
+    _, paths = videos
+    long = paths[3]  # 120 frames: room for 3 distinct clips
+    expected = Predictor.from_pretrained(model_dir, device="cpu", views=EvalViews(clips=3)).predict(long, 2)
+    printed = []
+    for flag in ("--clips", "--eval_clips"):
+        assert main(["predict", str(long), "--model_dir", str(model_dir), flag, "3", "--top_k", "2",
+                     "--num_workers", "0"]) == 0  # fmt: skip
+        out, err = capsys.readouterr()
+        printed.append(json.loads(out.splitlines()[0])["predictions"])
+        assert ("--eval_clips is deprecated; use --clips" in err) == (flag == "--eval_clips")
+    assert printed[0] == printed[1]
+    assert [p["label"] for p in printed[0]] == [p["label"] for p in expected]
+    assert np.allclose([p["score"] for p in printed[0]], [p["score"] for p in expected], atol=1e-4)
+    assert main(["predict", str(long), "--model_dir", str(model_dir), "--clips", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--clips must be a positive integer, got 0" in err and len(err.splitlines()) == 1
+
+
 def test_cli_writes_jsonl_and_csv_and_reports_failures(model_dir, videos, tmp_path):
     root, paths = videos
     out = tmp_path / "out"
