@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from vidcls.data.sampling import uniform_clips
 from vidcls.engine.predict import Predictor
 from vidcls.engine.predict_batch import expand_inputs, predict_records
 from vidcls.engine.predict_output import write_records
-from vidcls.engine.scoring import choose_workers
+from vidcls.engine.scoring import choose_workers, read_ahead
+from vidcls.errors import DecodeError
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +212,21 @@ def test_unset_workers_time_the_first_videos_then_score_the_rest_alike(model_dir
         assert np.allclose(
             [p["score"] for p in got["predictions"]], [p["score"] for p in want["predictions"]], atol=1e-6
         )
+
+
+def test_without_workers_the_next_videos_are_read_while_the_model_runs():
+    next_read = threading.Event()
+
+    def items():
+        yield "first"
+        next_read.set()  # reading the second item started
+        yield "second"
+        raise DecodeError("third.avi: broken")
+
+    reading = read_ahead(items())
+    assert next(reading) == "first"
+    # The caller still holds the first item (the model call), and the second is already being read.
+    assert next_read.wait(timeout=30)
+    assert next(reading) == "second"
+    with pytest.raises(DecodeError, match="third.avi"):  # an error surfaces where it happened, in order
+        next(reading)
