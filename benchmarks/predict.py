@@ -66,19 +66,21 @@ def make_data(root: Path) -> Path:
     return root
 
 
-def save_model(output_dir: Path, image_size: int = 32) -> Path:
+def save_model(output_dir: Path, image_size: int = 32, base: bool = False) -> Path:
     """The ``tiny`` VideoMAE (random weights) at ``image_size``: 32 px in 8 px patches, or in 16 px patches (the
-    guide's 224 px: 8 x 14 x 14 tokens), saved as vidcls train saves it."""
+    guide's 224 px: 8 x 14 x 14 tokens); with ``base`` VideoMAE-base (224 px, 12 layers of width 768, 86 M
+    parameters, random weights). Saved as vidcls train saves it."""
     import torch
+    from transformers import VideoMAEConfig
 
     from vidcls.models.factory import create_model, resolve_clip_spec, save_trained, tiny_videomae_config
 
     torch.manual_seed(0)
-    config = tiny_videomae_config()
+    config = VideoMAEConfig(use_mean_pooling=True) if base else tiny_videomae_config()  # the default: base
     if image_size != config.image_size:
         config.image_size, config.patch_size = image_size, 16
     output_dir.mkdir(parents=True, exist_ok=True)
-    config_path = output_dir.parent / f"config_{image_size}.json"
+    config_path = output_dir.parent / f"config_{'base' if base else image_size}.json"
     config.to_json_file(config_path)
     model = create_model(None, str(config_path), {name: i for i, name in enumerate(DIRECTIONS)})
     return save_trained(model, resolve_clip_spec(model), output_dir)
@@ -103,12 +105,16 @@ def vidcls_side(predictor, paths: list[str], batch_size: int, workers: int | Non
     return run
 
 
-def speed_rows(model_dir: Path, videos: list[Path], batch_size: int, rounds: int, read_ahead: bool) -> list[dict]:
+def speed_rows(
+    model_dir: Path, videos: list[Path], batch_size: int, rounds: int, read_ahead: bool, only_default: bool = False
+) -> list[dict]:
     """Median seconds of each side over ``rounds`` rounds, sides taking turns, each warmed up on one video."""
     from transformers import pipeline
 
     from vidcls.engine.predict import Predictor
 
+    if not videos:  # --videos 0: these rows are not wanted
+        return []
     classifier = pipeline("video-classification", model=str(model_dir), device="cpu")
     predictor = Predictor.from_pretrained(model_dir, device="cpu")
     paths = list(map(str, videos))
@@ -118,7 +124,9 @@ def speed_rows(model_dir: Path, videos: list[Path], batch_size: int, rounds: int
         ("vidcls predict", "default", clips, vidcls_side(predictor, paths, batch_size, None)),
         ("vidcls predict", "0", clips, vidcls_side(predictor, paths, batch_size, 0)),
     ]
-    if read_ahead:
+    if only_default:
+        del sides[2:]
+    elif read_ahead:
         sides.append(("vidcls, no read-ahead", "0", clips, vidcls_side(predictor, paths, batch_size, 0, False)))
     classifier(paths[0], top_k=5)  # warm-up
     vidcls_side(predictor, paths[:2], batch_size, 0)()
@@ -183,6 +191,8 @@ def memory_rows(data: Path) -> list[dict]:
 
 
 def speed_table(title: str, speed: list[dict]) -> None:
+    if not speed:
+        return
     base = speed[0]["videos"] / speed[0]["seconds"]
     print(f"\n{title}")
     print(f"{'side':<22} {'workers':>7} {'clips':>5} {'videos/s':>9} {'clips/s':>8} {'per video':>9} {'per clip':>8}")
@@ -194,6 +204,8 @@ def speed_table(title: str, speed: list[dict]) -> None:
 
 def headline(speed: list[dict], size: str, note: str) -> list[Result]:
     """Per clip (target 1.2x) and per video against the pipeline, for each vidcls side."""
+    if not speed:
+        return []
     pipeline_rate = speed[0]["videos"] / speed[0]["seconds"]
     rows = []
     for row in speed[1:]:
@@ -226,10 +238,11 @@ def memory_table(memory: list[dict], long_video: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA, help="where the generated videos and models go")
-    parser.add_argument("--videos", type=int, default=16, help="videos per timed run at 224 px")
-    parser.add_argument("--videos_32", type=int, default=64, help="videos per timed run at 32 px (loader-bound)")
+    parser.add_argument("--videos", type=int, default=16, help="videos per timed run at 224 px (0: none)")
+    parser.add_argument("--videos_32", type=int, default=64, help="videos per timed run at 32 px (0: none)")
     parser.add_argument("--batch_size", type=int, default=16, help="vidcls clips per model call (predict's default)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds, sides taking turns; the median counts")
+    parser.add_argument("--base", type=int, default=0, help="videos per timed run with VideoMAE-base (0: none)")
     parser.add_argument("--memory", action="store_true", help="also the peak memory runs on the 10-minute video")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 videos at 224 px, 4 at 32 px, 1 round")
     parser.add_argument("--json", type=Path, help="write the headline rows here (benchmarks/results.py)")
@@ -247,13 +260,22 @@ def main(argv=None) -> int:
     print(f"{torch.get_num_threads()} torch threads, torch {torch.__version__}", file=sys.stderr)
     speed = speed_rows(data / "model_224", videos[:count], args.batch_size, rounds, read_ahead=True)
     speed_32 = speed_rows(data / "model", videos[:count_32], args.batch_size, rounds, read_ahead=False)
+    speed_base = []
+    if args.base:
+        if not (data / "model_base" / "vidcls.json").exists():
+            save_model(data / "model_base", image_size=224, base=True)
+        speed_base = speed_rows(data / "model_base", videos[: args.base], args.batch_size, rounds, False, True)
     memory = memory_rows(data) if args.memory and not args.quick else []
-    print(json.dumps({"speed_224": speed, "speed_32": speed_32, "memory": memory}), file=sys.stderr)
+    print(json.dumps({"speed_224": speed, "speed_32": speed_32, "speed_base": speed_base, "memory": memory}),
+          file=sys.stderr)  # fmt: skip
     speed_table(f"224 px, tiny VideoMAE of width 128 (model-bound), {count} videos of 10 s", speed)
     speed_table(f"32 px, tiny VideoMAE (loader-bound), {count_32} videos of 10 s", speed_32)
+    if speed_base:
+        speed_table(f"224 px, VideoMAE-base (model-bound), {args.base} videos of 10 s", speed_base)
     if memory:
         memory_table(memory, data / "long.avi")
     results = headline(speed, "224 px", "tiny VideoMAE of width 128, random weights")
+    results += headline(speed_base, "224 px, VideoMAE-base", "VideoMAE-base, random weights")
     results += headline(speed_32, "32 px", "loader-bound: 32 px model")
     write(args.json, results)
     return 0
