@@ -55,7 +55,7 @@ def train(data: Path, output_dir: Path, epochs: float, seed: int) -> Path:
         ["train", "--data_dir", str(data), "--config_name", "tiny", "--hflip", "false", "--output_dir", str(output_dir),
          "--num_train_epochs", str(epochs), "--seed", str(seed), "--learning_rate", "1e-3", "--weight_decay", "0.05",
          "--per_device_train_batch_size", "32", "--lr_scheduler_type", "cosine", "--eval_strategy", "no",
-         "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none"]
+         "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none", "--overwrite_output_dir"]
     )  # fmt: skip
     if code != 0:
         raise SystemExit(f"training failed ({code})")
@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     groups, seconds = ((2, 1, 1), 3.2) if args.quick else (GROUPS, SECONDS)
     epochs, seeds, rounds = (1, [0], 1) if args.quick else (args.epochs, args.seeds, args.rounds)
     data = motion_data(MOTION / ("quick" if args.quick else "full"), groups, seconds)
-    per_seed = [accuracies(train(data, MOTION / f"model_seed{seed}", epochs, seed), data) for seed in seeds]
+    models = [train(data, data.with_name(f"{data.name}_model{seed}"), epochs, seed) for seed in seeds]
+    per_seed = [accuracies(model_dir, data) for model_dir in models]
     rows = {clips: {key: statistics.mean(run[clips][key] for run in per_seed) for key in per_seed[0][clips]}
             for clips in CLIPS}  # fmt: skip
     model_224 = make_data(DATA) / "model_224"
