@@ -243,7 +243,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_size", type=int, default=16, help="vidcls clips per model call (predict's default)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds, sides taking turns; the median counts")
     parser.add_argument("--base", type=int, default=0, help="videos per timed run with VideoMAE-base (0: none)")
-    parser.add_argument("--memory", action="store_true", help="also the peak memory runs on the 10-minute video")
+    parser.add_argument("--no_memory", action="store_true", help="skip the peak memory runs on the 10-minute video")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 videos at 224 px, 4 at 32 px, 1 round")
     parser.add_argument("--json", type=Path, help="write the headline rows here (benchmarks/results.py)")
     parser.add_argument("--child", choices=("pipeline", "predict", "timeline"), help=argparse.SUPPRESS)
@@ -265,7 +265,7 @@ def main(argv=None) -> int:
         if not (data / "model_base" / "vidcls.json").exists():
             save_model(data / "model_base", image_size=224, base=True)
         speed_base = speed_rows(data / "model_base", videos[: args.base], args.batch_size, rounds, False, True)
-    memory = memory_rows(data) if args.memory and not args.quick else []
+    memory = memory_rows(data) if not (args.no_memory or args.quick) else []
     print(json.dumps({"speed_224": speed, "speed_32": speed_32, "speed_base": speed_base, "memory": memory}),
           file=sys.stderr)  # fmt: skip
     speed_table(f"224 px, tiny VideoMAE of width 128 (model-bound), {count} videos of 10 s", speed)
