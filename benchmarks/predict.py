@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import statistics
 import subprocess
@@ -95,14 +96,32 @@ def vidcls_side(predictor, paths: list[str], batch_size: int, workers: int | Non
         original = scoring.read_ahead
         if not read_ahead:  # measure what overlapping decoding with the model call gains
             scoring.read_ahead = lambda items: items
+        chosen = ChosenWorkers()
+        scoring.logger.setLevel(logging.INFO)  # its choice is logged at INFO
+        scoring.logger.addHandler(chosen)
         try:
             records = list(predict_records(predictor, paths, batch_size=batch_size, num_workers=workers))
         finally:
             scoring.read_ahead = original
+            scoring.logger.removeHandler(chosen)
+        run.chosen.extend(chosen.workers)
         if any("error" in r for r in records):
             raise SystemExit(f"vidcls failed on some videos: {[r for r in records if 'error' in r][:3]}")
 
+    run.chosen = []  # the workers --num_workers unset chose, run after run
     return run
+
+
+class ChosenWorkers(logging.Handler):
+    """Keeps the decoding workers ``score_videos`` chose (its log line ends with the count)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.workers = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "decoding workers" in record.msg:
+            self.workers.append(record.args[-1])
 
 
 def speed_rows(
@@ -138,10 +157,16 @@ def speed_rows(
             sides[index][3]()
             seconds[index].append(time.perf_counter() - started)
     return [
-        {"side": side, "workers": workers, "clips": clips, "videos": len(videos), "seconds": statistics.median(times),
-         "rounds": [round(t, 2) for t in times]}
-        for (side, workers, clips, _), times in zip(sides, seconds, strict=True)
+        {"side": side, "workers": chosen(run, workers), "clips": clips, "videos": len(videos),
+         "seconds": statistics.median(times), "rounds": [round(t, 2) for t in times]}
+        for (side, workers, clips, run), times in zip(sides, seconds, strict=True)
     ]  # fmt: skip
+
+
+def chosen(run, workers: str) -> str:
+    """The workers the default chose in each timed run: "default (0, 0, 2)"."""
+    picks = getattr(run, "chosen", [])
+    return f"{workers} ({', '.join(map(str, picks))})" if picks else workers
 
 
 def _peak_rss_mb() -> float:
@@ -195,10 +220,10 @@ def speed_table(title: str, speed: list[dict]) -> None:
         return
     base = speed[0]["videos"] / speed[0]["seconds"]
     print(f"\n{title}")
-    print(f"{'side':<22} {'workers':>7} {'clips':>5} {'videos/s':>9} {'clips/s':>8} {'per video':>9} {'per clip':>8}")
+    print(f"{'side':<22} {'workers':>13} {'clips':>5} {'videos/s':>9} {'clips/s':>8} {'per video':>9} {'per clip':>8}")
     for row in speed:
         rate = row["videos"] / row["seconds"]
-        cells = f"{row['side']:<22} {row['workers']:>7} {row['clips']:>5} {rate:>9.2f} {rate * row['clips']:>8.2f}"
+        cells = f"{row['side']:<22} {row['workers']:>13} {row['clips']:>5} {rate:>9.2f} {rate * row['clips']:>8.2f}"
         print(f"{cells} {rate / base:>8.2f}x {rate * row['clips'] / base:>7.2f}x   rounds {row['rounds']}")
 
 
