@@ -1,21 +1,28 @@
-"""Videos/s of ``vidcls predict`` over a folder against a loop over ``transformers.pipeline``, same model, and
-peak memory on a long generated video.
+"""Clips/s and videos/s of ``vidcls predict`` over a folder against a loop over ``transformers.pipeline``, same
+checkpoint, at the guide's 224 px, and peak memory on a long generated video.
 
-The model is vidcls's ``tiny`` VideoMAE (32 px, 16 frames every 4th, untrained), saved as ``vidcls train``
-saves it, so the pipeline reads the same checkpoint and video processor. With so small a model the figures
-measure everything around the model: decoding, sampling, resizing, batching. The pipeline looks at one clip
-of 16 frames stretched over each video; vidcls at 4 evenly spaced clips of 16 frames, every 4th frame.
-Videos are UCF101-like (320x240, 25 fps, MPEG-4 AVI); the long one lasts 10 minutes. Results: BENCHMARKS.md.
+Headline model: vidcls's ``tiny`` VideoMAE at 224 px in 16 px patches (16 frames in tubelets of 2: 1568 tokens,
+4 layers of width 128, random weights), saved as ``vidcls train`` saves it, so the pipeline reads the same
+checkpoint and video processor. The pipeline looks at one clip of 16 frames stretched over each video; vidcls at
+``--clips`` (default ``EvalViews.clips``) evenly spaced clips of 16 frames, every 4th. Per clip compares clips/s
+(vidcls's clips per video x videos/s against the pipeline's 1 x videos/s); per video compares videos/s as they
+come. The ``tiny`` preset at 32 px (8 px patches) gives the "loader-bound" rows, where the model is nearly free.
+Videos are UCF101-like (320x240, 25 fps, MPEG-4 AVI, 10 s); the long one lasts 10 minutes.
 
-    .venv/bin/python benchmarks/predict.py           # about 1 minute on 2 cores (+1 minute writing data, once)
-    .venv/bin/python benchmarks/predict.py --quick   # smoke run
+Sides take turns within each round (the order reversed every other round), each warmed up first; the median
+of the rounds counts. Results: BENCHMARKS.md (Prediction).
+
+    PYTHONPATH=src .venv/bin/python benchmarks/predict.py           # about 5 minutes on 2 cores (+1 writing data)
+    PYTHONPATH=src .venv/bin/python benchmarks/predict.py --quick   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -23,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from results import Result, write
 
 from vidcls.data.synthetic import DIRECTIONS, drifting_frames, random_texture, write_video
 
@@ -43,7 +51,8 @@ def _write(job) -> None:
 
 
 def make_data(root: Path) -> Path:
-    """Write what is missing of ``root/videos/*.avi``, ``root/long.avi``, ``root/minute.avi`` and ``root/model``."""
+    """Write what is missing of ``root/videos/*.avi``, ``root/long.avi``, ``root/minute.avi``, ``root/model``
+    (32 px) and ``root/model_224``."""
     (root / "videos").mkdir(parents=True, exist_ok=True)
     jobs = [(root / "videos" / f"v{i:03d}.avi", i, VIDEO_SECONDS) for i in range(NUM_VIDEOS)]
     jobs += [(root / "long.avi", 999, LONG_MINUTES * 60), (root / "minute.avi", 999, 60)]
@@ -52,56 +61,111 @@ def make_data(root: Path) -> Path:
         print(f"writing {len(jobs)} videos to {root} (once) ...", file=sys.stderr)
         with ProcessPoolExecutor(2) as pool:
             list(pool.map(_write, jobs))
-    if not (root / "model" / "vidcls.json").exists():
-        save_model(root / "model")
+    for name, size in (("model", 32), ("model_224", 224)):
+        if not (root / name / "vidcls.json").exists():
+            save_model(root / name, image_size=size)
     return root
 
 
-def save_model(output_dir: Path) -> None:
+def save_model(output_dir: Path, image_size: int = 32, base: bool = False) -> Path:
+    """The ``tiny`` VideoMAE (random weights) at ``image_size``: 32 px in 8 px patches, or in 16 px patches (the
+    guide's 224 px: 8 x 14 x 14 tokens); with ``base`` VideoMAE-base (224 px, 12 layers of width 768, 86 M
+    parameters, random weights). Saved as vidcls train saves it."""
     import torch
+    from transformers import VideoMAEConfig
 
-    from vidcls.models.factory import create_model, resolve_clip_spec, save_trained
+    from vidcls.models.factory import create_model, resolve_clip_spec, save_trained, tiny_videomae_config
 
     torch.manual_seed(0)
-    model = create_model(None, "tiny", {name: i for i, name in enumerate(DIRECTIONS)})
-    spec = resolve_clip_spec(model)
-    save_trained(model, spec, output_dir)
+    config = VideoMAEConfig(use_mean_pooling=True) if base else tiny_videomae_config()  # the default: base
+    if image_size != config.image_size:
+        config.image_size, config.patch_size = image_size, 16
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config_path = output_dir.parent / f"config_{'base' if base else image_size}.json"
+    config.to_json_file(config_path)
+    model = create_model(None, str(config_path), {name: i for i, name in enumerate(DIRECTIONS)})
+    return save_trained(model, resolve_clip_spec(model), output_dir)
 
 
-def timed(run) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
-
-
-def speed_rows(model_dir: Path, videos: list[Path], workers: list[int], batch_size: int, repeats: int) -> list[dict]:
-    """Videos/s of a pipeline loop and of everything ``vidcls predict`` does after loading the model (worker
-    start-up included), each warmed up on one video first."""
-    from transformers import pipeline
-
-    from vidcls.engine.predict import Predictor
+def vidcls_side(predictor, paths: list[str], batch_size: int, workers: int | None, read_ahead: bool = True):
+    """What ``vidcls predict FOLDER`` runs once the model is loaded (worker start-up included)."""
+    from vidcls.engine import scoring
     from vidcls.engine.predict_batch import predict_records
 
-    classifier = pipeline("video-classification", model=str(model_dir), device="cpu")
-    predictor = Predictor.from_pretrained(model_dir, device="cpu")
-    classifier(str(videos[0]), top_k=5)  # warm-up
-    predictor.predict(videos[0])
-    paths = list(map(str, videos))
-
-    def vidcls(n: int) -> None:
-        records = list(predict_records(predictor, paths, batch_size=batch_size, num_workers=n))
+    def run() -> None:
+        original = scoring.read_ahead
+        if not read_ahead:  # measure what overlapping decoding with the model call gains
+            scoring.read_ahead = lambda items: items
+        chosen = ChosenWorkers()
+        scoring.logger.setLevel(logging.INFO)  # its choice is logged at INFO
+        scoring.logger.addHandler(chosen)
+        try:
+            records = list(predict_records(predictor, paths, batch_size=batch_size, num_workers=workers))
+        finally:
+            scoring.read_ahead = original
+            scoring.logger.removeHandler(chosen)
+        run.chosen.extend(chosen.workers)
         if any("error" in r for r in records):
             raise SystemExit(f"vidcls failed on some videos: {[r for r in records if 'error' in r][:3]}")
 
-    rows = [{"side": "pipeline loop", "workers": 0, "run": lambda: [classifier(p, top_k=5) for p in paths]}]
-    rows += [{"side": "vidcls predict", "workers": n, "run": lambda n=n: vidcls(n)} for n in workers]
-    # Sides take turns, and each keeps its fastest run: on a shared machine the slower runs measure the
-    # neighbours, and taking turns spreads their load over both sides.
-    times = [[timed(row["run"]) for row in rows] for _ in range(repeats)]
-    for row, seconds in zip(rows, zip(*times, strict=True), strict=True):
-        del row["run"]
-        row.update(videos=len(videos), seconds=round(min(seconds), 2))
-    return rows
+    run.chosen = []  # the workers --num_workers unset chose, run after run
+    return run
+
+
+class ChosenWorkers(logging.Handler):
+    """Keeps the decoding workers ``score_videos`` chose (its log line ends with the count)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.workers = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "decoding workers" in record.msg:
+            self.workers.append(record.args[-1])
+
+
+def speed_rows(
+    model_dir: Path, videos: list[Path], batch_size: int, rounds: int, read_ahead: bool, only_default: bool = False
+) -> list[dict]:
+    """Median seconds of each side over ``rounds`` rounds, sides taking turns, each warmed up on one video."""
+    from transformers import pipeline
+
+    from vidcls.engine.predict import Predictor
+
+    if not videos:  # --videos 0: these rows are not wanted
+        return []
+    classifier = pipeline("video-classification", model=str(model_dir), device="cpu")
+    predictor = Predictor.from_pretrained(model_dir, device="cpu")
+    paths = list(map(str, videos))
+    clips = predictor.reader.views.clips
+    sides = [
+        ("pipeline loop", "0", 1, lambda: [classifier(p, top_k=5) for p in paths]),
+        ("vidcls predict", "default", clips, vidcls_side(predictor, paths, batch_size, None)),
+        ("vidcls predict", "0", clips, vidcls_side(predictor, paths, batch_size, 0)),
+    ]
+    if only_default:
+        del sides[2:]
+    elif read_ahead:
+        sides.append(("vidcls, no read-ahead", "0", clips, vidcls_side(predictor, paths, batch_size, 0, False)))
+    classifier(paths[0], top_k=5)  # warm-up
+    vidcls_side(predictor, paths[:2], batch_size, 0)()
+    seconds = [[] for _ in sides]
+    for round_ in range(rounds):
+        order = list(range(len(sides)))
+        for index in order if round_ % 2 == 0 else order[::-1]:
+            started = time.perf_counter()
+            sides[index][3]()
+            seconds[index].append(time.perf_counter() - started)
+    return [
+        {"side": side, "workers": workers, "chose": getattr(run, "chosen", []), "clips": clips, "videos": len(videos),
+         "seconds": statistics.median(times), "rounds": [round(t, 2) for t in times]}
+        for (side, workers, clips, run), times in zip(sides, seconds, strict=True)
+    ]  # fmt: skip
+
+
+def chose(row: dict) -> str:
+    """The workers the default chose in each timed run, e.g. "chose 0, 0, 2"; "" for a fixed count."""
+    return f"chose {', '.join(map(str, row['chose']))}" if row["chose"] else ""
 
 
 def _peak_rss_mb() -> float:
@@ -150,17 +214,40 @@ def memory_rows(data: Path) -> list[dict]:
     return rows
 
 
-def report(speed: list[dict], memory: list[dict], long_video: Path) -> None:
+def speed_table(title: str, speed: list[dict]) -> None:
+    if not speed:
+        return
     base = speed[0]["videos"] / speed[0]["seconds"]
-    header = f"{'side':<16} {'workers':>7} {'videos':>6} {'seconds':>8} {'videos/s':>9} {'ratio':>6}"
-    print(f"{header}  frames seen per video")
+    print(f"\n{title}")
+    print(f"{'side':<22} {'workers':>20} {'clips':>5} {'videos/s':>9} {'clips/s':>8} {'per video':>9} {'per clip':>8}")
     for row in speed:
         rate = row["videos"] / row["seconds"]
-        seen = "16 (1 clip over the video)" if row["side"].startswith("pipeline") else "64 (4 clips of 16)"
-        cells = f"{row['side']:<16} {row['workers']:>7} {row['videos']:>6} {row['seconds']:>8.2f} {rate:>9.2f}"
-        print(f"{cells} {rate / base:>5.2f}x  {seen}")
-    if not memory:
-        return
+        workers = f"{row['workers']} ({chose(row)})" if row["chose"] else row["workers"]
+        cells = f"{row['side']:<22} {workers:>20} {row['clips']:>5} {rate:>9.2f} {rate * row['clips']:>8.2f}"
+        print(f"{cells} {rate / base:>8.2f}x {rate * row['clips'] / base:>7.2f}x   rounds {row['rounds']}")
+
+
+def headline(speed: list[dict], size: str, note: str, target: float | None) -> list[Result]:
+    """Per clip (``target``: the issue's 1.2x, for the 224 px vidcls sides) and per video against the pipeline."""
+    if not speed:
+        return []
+    pipeline_rate = speed[0]["videos"] / speed[0]["seconds"]
+    rows = []
+    for row in speed[1:]:
+        rate = row["videos"] / row["seconds"]
+        side = f"{row['side']}, {row['workers']} workers, {size}"
+        aim = target if row["side"] == "vidcls predict" else None  # no read-ahead: a diagnosis, not a product
+        remark = "; ".join(filter(None, [note, chose(row)]))
+        rows.append(Result("predict", f"per clip: {side}", round(rate * row["clips"], 2), "clips/s",
+                           "pipeline loop (1 clip per video)", round(rate * row["clips"] / pipeline_rate, 3), aim,
+                           remark))  # fmt: skip
+        rows.append(Result("predict", f"per video ({row['clips']} clips): {side}", round(rate, 2), "videos/s",
+                           "pipeline loop (1 clip per video)", round(rate / pipeline_rate, 3), None,
+                           remark))  # fmt: skip
+    return rows
+
+
+def memory_table(memory: list[dict], long_video: Path) -> None:
     from vidcls.data.decode import probe
 
     info = probe(long_video)
@@ -169,7 +256,7 @@ def report(speed: list[dict], memory: list[dict], long_video: Path) -> None:
     print(f"\nlong.avi: {info.duration / 60:.0f} min, {info.num_frames} frames of {info.width}x{info.height} "
           f"(all frames: {full:.0f} MB decoded, {small:.0f} MB at the model's 32 px)")  # fmt: skip
     print(f"{'run':<26} {'video':<11} {'seconds':>8} {'RSS before':>11} {'peak RSS':>9} {'added':>6}")
-    names = {"pipeline": "pipeline (1 clip)", "predict": "vidcls predict (4 clips)", "timeline": "vidcls --timeline"}
+    names = {"pipeline": "pipeline (1 clip)", "predict": "vidcls predict", "timeline": "vidcls --timeline"}
     for row in memory:
         added = row["peak_mb"] - row["rss_mb"]
         cells = f"{names[row['mode']]:<26} {row['video']:<11} {row['seconds']:>8.2f} {row['rss_mb']:>8} MB"
@@ -177,12 +264,16 @@ def report(speed: list[dict], memory: list[dict], long_video: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA, help="where the generated videos and model go")
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="vidcls decoding workers to time")
-    parser.add_argument("--batch_size", type=int, default=32, help="vidcls clips per model call")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per side; the fastest counts")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 8 videos once, no long-video memory runs")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA, help="where the generated videos and models go")
+    parser.add_argument("--videos", type=int, default=16, help="videos per timed run at 224 px (0: none)")
+    parser.add_argument("--videos_32", type=int, default=64, help="videos per timed run at 32 px (0: none)")
+    parser.add_argument("--batch_size", type=int, default=16, help="vidcls clips per model call (predict's default)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds, sides taking turns; the median counts")
+    parser.add_argument("--base", type=int, default=0, help="videos per timed run with VideoMAE-base (0: none)")
+    parser.add_argument("--no_memory", action="store_true", help="skip the peak memory runs on the 10-minute video")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 videos at 224 px, 4 at 32 px, 1 round")
+    parser.add_argument("--json", type=Path, help="write the headline rows here (benchmarks/results.py)")
     parser.add_argument("--child", choices=("pipeline", "predict", "timeline"), help=argparse.SUPPRESS)
     parser.add_argument("--video", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -192,12 +283,29 @@ def main(argv=None) -> int:
         return 0
     import torch
 
-    videos = sorted((data / "videos").glob("*.avi"))[: 8 if args.quick else None]
+    videos = sorted((data / "videos").glob("*.avi"))
+    count, count_32, rounds = (2, 4, 1) if args.quick else (args.videos, args.videos_32, args.rounds)
     print(f"{torch.get_num_threads()} torch threads, torch {torch.__version__}", file=sys.stderr)
-    speed = speed_rows(data / "model", videos, args.workers, args.batch_size, 1 if args.quick else args.repeats)
-    memory = [] if args.quick else memory_rows(data)
-    print(json.dumps({"speed": speed, "memory": memory}), file=sys.stderr)
-    report(speed, memory, data / "long.avi")
+    speed = speed_rows(data / "model_224", videos[:count], args.batch_size, rounds, read_ahead=True)
+    speed_32 = speed_rows(data / "model", videos[:count_32], args.batch_size, rounds, read_ahead=False)
+    speed_base = []
+    if args.base:
+        if not (data / "model_base" / "vidcls.json").exists():
+            save_model(data / "model_base", image_size=224, base=True)
+        speed_base = speed_rows(data / "model_base", videos[: args.base], args.batch_size, rounds, False, True)
+    memory = memory_rows(data) if not (args.no_memory or args.quick) else []
+    print(json.dumps({"speed_224": speed, "speed_32": speed_32, "speed_base": speed_base, "memory": memory}),
+          file=sys.stderr)  # fmt: skip
+    speed_table(f"224 px, tiny VideoMAE of width 128 (model-bound), {count} videos of 10 s", speed)
+    speed_table(f"32 px, tiny VideoMAE (loader-bound), {count_32} videos of 10 s", speed_32)
+    if speed_base:
+        speed_table(f"224 px, VideoMAE-base (model-bound), {args.base} videos of 10 s", speed_base)
+    if memory:
+        memory_table(memory, data / "long.avi")
+    results = headline(speed, "224 px", "tiny VideoMAE of width 128, random weights", 1.2)
+    results += headline(speed_base, "224 px, VideoMAE-base", "VideoMAE-base, random weights", 1.2)
+    results += headline(speed_32, "32 px", "loader-bound: 32 px model", None)
+    write(args.json, results)
     return 0
 
 

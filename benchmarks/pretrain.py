@@ -92,7 +92,7 @@ def make_data(work: Path, args) -> tuple[Path, Path]:
 
 def finetune(few: Path, out: Path, seed: int, args, *extra: str) -> tuple[float, float]:
     """Fine-tune into ``out`` and evaluate on test: (per-video test accuracy, CPU seconds)."""
-    common = ["--sample_rate", "2", "--eval_clips", "2", "--hflip", "false", "--seed", str(seed),
+    common = ["--sample_rate", "2", "--clips", "2", "--hflip", "false", "--seed", str(seed),
               "--per_device_train_batch_size", "8", "--dataloader_num_workers", "1", "--disable_tqdm", "true",
               "--report_to", "none", "--overwrite_output_dir", "--cache_dir", str(out.parent / "cache"),
               # validate (and keep the best) every 5% of the steps, not every epoch of 4 steps

@@ -36,7 +36,7 @@ def _train(data_dir, output_dir, *extra):
     return main(
         ["train", "--data_dir", str(data_dir), "--config_name", "tiny", "--output_dir", str(output_dir),
          "--num_train_epochs", "1", "--dataloader_num_workers", "0", "--allow_duplicates",
-         "--per_device_train_batch_size", "16", "--eval_clips", "8", *extra]
+         "--per_device_train_batch_size", "16", "--clips", "8", *extra]
     )  # fmt: skip
 
 
@@ -57,7 +57,7 @@ def test_training_skips_and_lists_bad_files(dataset_with_bad_files, bad_videos, 
 
 def test_strict_refuses_every_file_check_calls_an_error(dataset_with_bad_files, tmp_path, capsys):
     # The clips of the tiny model (16 frames every 4) and the 8 evaluation clips of _train, checked by vidcls check.
-    check_flags = ["--num_frames", "16", "--sample_rate", "4", "--eval_clips", "8", "--num_workers", "0"]
+    check_flags = ["--num_frames", "16", "--sample_rate", "4", "--clips", "8", "--num_workers", "0"]
     report_file = tmp_path / "check.json"
     assert main(["check", str(dataset_with_bad_files), *check_flags, "--json_report", str(report_file)]) == 1
     check_errors = [f for f in json.loads(report_file.read_text())["files"] if f["error"]]

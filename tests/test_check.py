@@ -14,7 +14,7 @@ from vidcls.data.discovery import LabelMaps, VideoRecord, find_duplicate_files, 
 from vidcls.data.validate import validate_dataset
 
 SPEC = ClipSpec(num_frames=4, sample_rate=2)  # span 8: every test video is long enough
-SPEC_FLAGS = ["--num_frames", "4", "--sample_rate", "2", "--eval_clips", "2"]
+SPEC_FLAGS = ["--num_frames", "4", "--sample_rate", "2", "--clips", "2"]
 
 
 @pytest.fixture(scope="session")

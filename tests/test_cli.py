@@ -65,6 +65,14 @@ def test_settings_file_with_flags_overriding_it(motion_data, tmp_path, capsys):
     assert "(--strict)" in capsys.readouterr().out
 
 
+def test_an_old_name_in_a_settings_file_is_read_as_the_new_one(motion_data, tmp_path, capsys):
+    settings = tmp_path / "check.yaml"
+    settings.write_text(f"data_dir: {motion_data}\nnum_workers: 0\neval_clips: 2\noutput: {tmp_path / 'r.json'}\n")
+    assert main(["check", str(settings)]) == 0
+    assert "eval_clips is deprecated; use clips" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["clip_spec"]["eval_clips"] == 2
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [("num_wrokers: 0\n", "unknown setting 'num_wrokers'; did you mean num_workers?"), ("- a\n- b\n", "name: value")],

@@ -13,7 +13,7 @@ from vidcls.cli import main
 def model_dir(motion_data, micro_config, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("embed_model")
     assert main(["train", "--data_dir", str(motion_data), "--config_name", str(micro_config), "--output_dir",
-                 str(output_dir), "--num_train_epochs", "1", "--sample_rate", "2", "--eval_clips", "2",
+                 str(output_dir), "--num_train_epochs", "1", "--sample_rate", "2", "--clips", "2",
                  "--per_device_train_batch_size", "8", "--dataloader_num_workers", "0"]) == 0  # fmt: skip
     return output_dir
 
@@ -69,3 +69,16 @@ def test_parquet_without_pyarrow_is_one_line_naming_the_extra(model_dir, motion_
     err = capsys.readouterr().err.strip()
     assert "vidcls[parquet]" in err and len(err.splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_clips_choose_the_clips_averaged_per_video(model_dir, motion_data, tmp_path, capsys):
+    vectors = {}
+    for clips in ("1", "4"):
+        output = tmp_path / f"emb{clips}.npy"
+        assert main(["embed", str(motion_data / "test"), "--model_dir", str(model_dir), "--output", str(output),
+                     "--clips", clips, "--num_workers", "0", "--device", "cpu"]) == 0  # fmt: skip
+        vectors[clips] = np.load(output)
+    assert vectors["1"].shape == vectors["4"].shape and not np.allclose(vectors["1"], vectors["4"])
+    assert main(["embed", str(motion_data), "--model_dir", str(model_dir), "--output", str(tmp_path / "e.npy"),
+                 "--clips", "0"]) == 2  # fmt: skip
+    assert "--clips must be a positive integer" in capsys.readouterr().err

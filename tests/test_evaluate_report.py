@@ -210,9 +210,28 @@ def test_five_by_three_views_report(trained, data_with_bad_files, tmp_path, caps
 
 def test_clip_and_crop_flags_override_the_preset(trained, motion_data, tmp_path):
     out = tmp_path / "report.json"
-    assert _evaluate(trained, motion_data, out, "--views", "5x3", "--eval_clips", "2") == 0
+    assert _evaluate(trained, motion_data, out, "--views", "5x3", "--clips", "2") == 0
     report = json.loads(out.read_text())
     assert report["views"] == "2x3" and report["num_clips"] == 16 * 2 * 3
+
+
+def test_old_eval_clips_flag_warns_and_scores_as_clips(trained, motion_data, tmp_path, capsys):
+    new, old = tmp_path / "clips.json", tmp_path / "eval_clips.json"
+    assert _evaluate(trained, motion_data, new, "--clips", "3") == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert _evaluate(trained, motion_data, old, "--eval_clips", "3") == 0
+    assert "--eval_clips is deprecated; use --clips" in capsys.readouterr().err
+    reports = [json.loads(path.read_text()) for path in (new, old)]
+    assert reports[0]["views"] == "3x1" and reports[0]["num_clips"] == 16 * 3
+    for key in ("views", "num_clips", "accuracy", "clip_accuracy"):
+        assert reports[0][key] == reports[1][key]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_bad_clips_are_a_one_line_error_naming_the_flag(trained, motion_data, tmp_path, value, capsys):
+    assert _evaluate(trained, motion_data, tmp_path / "r.json", "--clips", value) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--clips must be a positive integer" in err and len(err.splitlines()) == 1
 
 
 def test_bad_views_name_the_format(trained, motion_data, tmp_path, capsys):

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from vidcls.data.sampling import uniform_clips
 from vidcls.engine.predict import Predictor
 from vidcls.engine.predict_batch import expand_inputs, predict_records
 from vidcls.engine.predict_output import write_records
-from vidcls.engine.scoring import choose_workers
+from vidcls.engine.scoring import choose_workers, read_ahead
+from vidcls.errors import DecodeError
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +80,25 @@ def test_views_flags_choose_the_clips_and_crops_a_video_is_scored_from(model_dir
     printed = json.loads(capsys.readouterr().out.splitlines()[0])["predictions"]
     assert [p["label"] for p in printed] == [p["label"] for p in expected]
     assert np.allclose([p["score"] for p in printed], [p["score"] for p in expected], atol=1e-4)  # printed rounded
+
+
+def test_clips_flag_and_its_old_name_score_the_same_clips(model_dir, videos, capsys):
+    _, paths = videos
+    long = paths[3]  # 120 frames: room for 3 distinct clips
+    expected = Predictor.from_pretrained(model_dir, device="cpu", views=EvalViews(clips=3)).predict(long, 2)
+    printed = []
+    for flag in ("--clips", "--eval_clips"):
+        assert main(["predict", str(long), "--model_dir", str(model_dir), flag, "3", "--top_k", "2",
+                     "--num_workers", "0"]) == 0  # fmt: skip
+        out, err = capsys.readouterr()
+        printed.append(json.loads(out.splitlines()[0])["predictions"])
+        assert ("--eval_clips is deprecated; use --clips" in err) == (flag == "--eval_clips")
+    assert printed[0] == printed[1]
+    assert [p["label"] for p in printed[0]] == [p["label"] for p in expected]
+    assert np.allclose([p["score"] for p in printed[0]], [p["score"] for p in expected], atol=1e-4)
+    assert main(["predict", str(long), "--model_dir", str(model_dir), "--clips", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--clips must be a positive integer, got 0" in err and len(err.splitlines()) == 1
 
 
 def test_cli_writes_jsonl_and_csv_and_reports_failures(model_dir, videos, tmp_path):
@@ -191,3 +212,21 @@ def test_unset_workers_time_the_first_videos_then_score_the_rest_alike(model_dir
         assert np.allclose(
             [p["score"] for p in got["predictions"]], [p["score"] for p in want["predictions"]], atol=1e-6
         )
+
+
+def test_without_workers_the_next_videos_are_read_while_the_model_runs():
+    next_read = threading.Event()
+
+    def items():
+        yield "first"
+        next_read.set()  # reading the second item started
+        yield "second"
+        raise DecodeError("third.avi: broken")
+
+    reading = read_ahead(items())
+    assert next(reading) == "first"
+    # The caller still holds the first item (the model call), and the second is already being read.
+    assert next_read.wait(timeout=30)
+    assert next(reading) == "second"
+    with pytest.raises(DecodeError, match="third.avi"):  # an error surfaces where it happened, in order
+        next(reading)

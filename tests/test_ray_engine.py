@@ -185,7 +185,7 @@ def small_dataset(tmp_path_factory, shared_videos, write_numbered_video):
 
 
 def test_check_on_ray_reports_what_one_process_does(ray_local, small_dataset, tmp_path):
-    flags = [str(small_dataset), "--num_frames", "4", "--sample_rate", "2", "--eval_clips", "2"]
+    flags = [str(small_dataset), "--num_frames", "4", "--sample_rate", "2", "--clips", "2"]
     assert main(["check", *flags, "--output", str(tmp_path / "local.json")]) == 1  # the broken file
     assert main(["check", *flags, "--engine", "ray", "--output", str(tmp_path / "ray.json")]) == 1
     local, on_ray = (json.loads((tmp_path / name).read_text()) for name in ("local.json", "ray.json"))

@@ -230,7 +230,7 @@ def test_videomae_recipe_end_to_end(tmp_path, motion_data, micro_config):
             "--output_dir", str(output_dir),
             "--recipe", "videomae",
             "--sample_rate", "2",
-            "--eval_clips", "1",
+            "--clips", "1",
             "--num_train_epochs", "1",
             "--per_device_train_batch_size", "8",
             "--dataloader_num_workers", "0",

@@ -81,7 +81,7 @@ class EvalViews:
 
     def __post_init__(self):
         if not isinstance(self.clips, int) or self.clips < 1:
-            raise ConfigError(f"--eval_clips must be a positive integer, got {self.clips!r}")
+            raise ConfigError(f"--clips must be a positive integer, got {self.clips!r}")
         if self.crops not in (1, 3):
             raise ConfigError(f"--num_crops must be 1 or 3 (the 3-crop test of VideoMAE), got {self.crops!r}")
 

@@ -52,7 +52,10 @@ class ClipFlags:
         None, f"Frames per clip; unset: the model's ({_CLIP_DEFAULTS.num_frames} without a model)."
     )
     sample_rate: int = _flag(_CLIP_DEFAULTS.sample_rate, "Take every n-th frame at the video's own fps.")
-    eval_clips: int = _flag(EvalViews.clips, "Evenly spaced clips per video when evaluating.")
+    clips: int = _flag(EvalViews.clips, "Evenly spaced clips per video when evaluating (--eval_clips: deprecated).")
+
+    def __post_init__(self):
+        EvalViews(self.clips)  # a bad value fails with the flag, before any video is read
 
 
 def parse_views(text: str) -> tuple[int, int]:
@@ -74,7 +77,9 @@ class ViewFlags:
     views: str | None = _flag(
         None, f"CLIPSxCROPS: 5x3 is VideoMAE's test (5 clips x 3 crops); None: {EvalViews()} (or the two flags below)."
     )
-    eval_clips: int | None = _flag(None, f"Evenly spaced clips per video (overrides --views); None: {EvalViews.clips}.")
+    clips: int | None = _flag(
+        None, f"Evenly spaced clips per video (overrides --views; --eval_clips: deprecated); None: {EvalViews.clips}."
+    )
     num_crops: int | None = _flag(None, "Spatial crops per clip, 1 or 3 (overrides --views); None: 1.")
 
     def __post_init__(self):
@@ -83,7 +88,7 @@ class ViewFlags:
     def eval_views(self) -> EvalViews:
         clips, crops = parse_views(self.views) if self.views else (EvalViews.clips, EvalViews.crops)
         return EvalViews(
-            clips if self.eval_clips is None else self.eval_clips, crops if self.num_crops is None else self.num_crops
+            clips if self.clips is None else self.clips, crops if self.num_crops is None else self.num_crops
         )
 
 

@@ -54,6 +54,16 @@ def _did_you_mean(word: str, choices) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
+# Old flag names -> new ones, in every command that has the new one (a command's DEPRECATED_FLAGS adds its own).
+RENAMED_FLAGS = {"--eval_clips": "--clips"}
+
+
+def deprecated_flags(parser: argparse.ArgumentParser, command) -> dict[str, str]:
+    """The old spellings ``parser`` still takes: the renames that apply to it and the command's own."""
+    renamed = {old: new for old, new in RENAMED_FLAGS.items() if new in parser._option_string_actions}
+    return {**renamed, **getattr(command, "DEPRECATED_FLAGS", {})}
+
+
 BOOL_WORDS = {"true", "false", "yes", "no", "t", "f", "y", "n", "1", "0"}  # what HfArgumentParser's booleans take
 
 
@@ -95,10 +105,13 @@ def normalize_flags(parser: argparse.ArgumentParser, argv: list[str], deprecated
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 
 
-def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+def apply_config_file(
+    parser: argparse.ArgumentParser, argv: list[str], deprecated: dict[str, str] | None = None
+) -> list[str]:
     """``vidcls <command> settings.yaml [flags]``: the file's settings become the defaults, flags override them.
 
-    As transformers' example scripts take a JSON file; keys are flag names without dashes (``data_dir: DATA``).
+    As transformers' example scripts take a JSON file; keys are flag names without dashes (``data_dir: DATA``);
+    an old name in ``deprecated`` (``{"--old": "--new"}``) is read as the new one, with a warning as for flags.
     Returns the arguments left to parse.
     """
     if not argv or argv[0].startswith("-") or not argv[0].lower().endswith(CONFIG_SUFFIXES):
@@ -114,6 +127,10 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> list[
         raise ConfigError(f"{path}: not a JSON or YAML file ({str(err).splitlines()[0]})") from err
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected settings as name: value pairs, got {type(values).__name__}")
+    for old, new in (deprecated or {}).items():
+        if old[2:] in values:
+            print(f"{parser.prog}: {path}: {old[2:]} is deprecated; use {new[2:]}", file=sys.stderr)
+            values.setdefault(new[2:], values.pop(old[2:]))
     actions = {action.dest: action for action in parser._actions if action.dest != "help"}
     for name in values:
         if name not in actions:
@@ -151,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser.allow_abbrev = False  # read at parse time: no flag is a prefix of another
     try:
-        rest = normalize_flags(parser, apply_config_file(parser, rest), getattr(command, "DEPRECATED_FLAGS", {}))
+        deprecated = deprecated_flags(parser, command)
+        rest = normalize_flags(parser, apply_config_file(parser, rest, deprecated), deprecated)
     except ConfigError as err:
         print(f"vidcls {name}: error: {err}", file=sys.stderr)
         return 2

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         dataset.labels,
         spec,
         num_workers=check.num_workers,
-        eval_clips=clips.eval_clips,
+        eval_clips=clips.clips,
         run_jobs=engine_jobs(engine, "checking videos"),
     )
     print(format_source(dataset))

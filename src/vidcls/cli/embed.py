@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidcls.cli.flags import command_parser, split_namespace
+from vidcls.config import EvalViews
 from vidcls.settings import DeviceFlags, LayoutFlags
 
 
@@ -23,6 +24,10 @@ class EmbedArguments:
 
     model_dir: str = field(metadata={"help": "Output folder of vidcls train or vidcls pretrain."})
     output: str = field(metadata={"help": "emb.npy (+ emb.csv), emb.npz or emb.parquet."})
+    clips: int = field(default=EvalViews.clips, metadata={"help": "Evenly spaced clips averaged per video."})
+
+    def __post_init__(self):
+        EvalViews(self.clips)  # a bad value fails with the flag, before the model loads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     records, names, splits = read_videos(args.data, layout.layout())
     model, spec = load_encoder(options.model_dir)
     found = embed_videos(model, spec, records, names, splits, device=device.device, batch_size=device.batch_size,
-                         num_workers=device.num_workers)  # fmt: skip
+                         num_workers=device.num_workers, views=EvalViews(options.clips))  # fmt: skip
     written = write_embeddings(found, options.output)
     rows, dims = found.vectors.shape
     print(f"{rows} videos, {dims} dimensions: {', '.join(map(str, written))}")

@@ -1,7 +1,7 @@
 """One embedding per video: the features a model's head reads, averaged over the video's evaluation clips.
 
 For retrieval, clustering and finding near-duplicates. Clips are those evaluation and prediction read
-(``ClipDataset`` with ``train=False``: ``eval_clips`` evenly spaced clips, resized as in training). The
+(``ClipDataset`` with ``train=False``: ``--clips`` evenly spaced clips, resized as in training). The
 features are the classifier's input (VideoMAE: the mean-pooled, normalised tokens), so the folder of
 ``vidcls pretrain`` (its encoder; the head is never used) and of ``vidcls train`` both work.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForVideoClassification
 
-from vidcls.config import ClipSpec
+from vidcls.config import ClipSpec, EvalViews
 from vidcls.data.dataset import ClipDataset
 from vidcls.data.discovery import VideoRecord
 from vidcls.engine.batching import ClipCollator, prepare_pixels
@@ -59,7 +59,7 @@ def load_encoder(model_dir: str | Path):
 @torch.inference_mode()
 def embed_videos(
     model, spec: ClipSpec, records: list[VideoRecord], names: list[str], splits: list[str], *,
-    device: str = "auto", batch_size: int = 8, num_workers: int | None = None,
+    device: str = "auto", batch_size: int = 8, num_workers: int | None = None, views: EvalViews = EvalViews(),
 ) -> Embeddings:  # fmt: skip
     """Average the head's input over each video's clips; unreadable videos are left out, with a warning.
 
@@ -68,7 +68,7 @@ def embed_videos(
     chosen = pick_device(device)
     model = model.to(chosen)
     input_name = family_of(model.config).input_name
-    dataset = ClipDataset(records, spec, train=False)
+    dataset = ClipDataset(records, spec, train=False, views=views)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,

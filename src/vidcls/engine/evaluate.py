@@ -1,6 +1,6 @@
 """Evaluation on a labelled split: accuracy per video and per clip, class metrics, and the videos not scored.
 
-Multi-view testing as in VideoMAE (https://arxiv.org/abs/2203.12602): ``eval_clips`` evenly spaced clips x
+Multi-view testing as in VideoMAE (https://arxiv.org/abs/2203.12602): ``--clips`` evenly spaced clips x
 ``num_crops`` spatial crops per video ("5x3" in the paper), each view scored alone, class probabilities averaged
 per video.
 """

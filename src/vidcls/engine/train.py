@@ -113,7 +113,7 @@ def train(
         labels=labels.names,
         # The probe's settings only when set, so that runs recorded before they existed still resume.
         model={k: v for k, v in asdict(model_args).items() if k in MODEL_SETTINGS or v not in (None, False)},
-        clip={**asdict(spec), "hflip": data_args.hflip, "eval_clips": data_args.eval_clips},
+        clip={**asdict(spec), "hflip": data_args.hflip, "eval_clips": data_args.clips},
         recipe=recipe,
         training_args=training_args,
     )
@@ -183,7 +183,7 @@ def check_strictly(splits, labels, spec: ClipSpec, data_args: DataArguments, tra
         num_workers=training_args.dataloader_num_workers,
         progress=training_args.process_index == 0,
         allow_duplicates=data_args.allow_duplicates,
-        eval_clips=data_args.eval_clips,
+        eval_clips=data_args.clips,
     )
     for warning in report.warnings:
         logger.warning("%s", warning)
@@ -209,7 +209,7 @@ def build_datasets(
     # start rather than trained on up to where they break; --strict already decoded every clip.
     options = {"cache": cache, "failure_log": failure_log, "decoder": data_args.decoder, "verify": not data_args.strict}
     train_set = ClipDataset(train_records, spec, train=True, augmentation=augmentation, **options)
-    eval_set = ClipDataset(eval_records, spec, train=False, views=EvalViews(data_args.eval_clips), **options)
+    eval_set = ClipDataset(eval_records, spec, train=False, views=EvalViews(data_args.clips), **options)
     unreadable = train_set.skipped + eval_set.skipped
     if unreadable and data_args.strict:
         listed = "; ".join(s.reason for s in unreadable)
