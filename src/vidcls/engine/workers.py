@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 AUTO = -1
 MAX_WORKERS = 8
 PROBE_S, MAX_PROBE_STEPS = 2.0, 5  # training steps timed: 2, then more while they fit in 2 s
+STEP_CLIPS = 4  # clips in each timed step: a model's time grows in proportion beyond a few clips
 
 
 def local_cores() -> int:
@@ -115,10 +116,10 @@ def choose_training_workers(trainer, dataset) -> int:
 def time_training(trainer, dataset, count: int) -> tuple[float, float]:
     """Seconds per clip to load ``count`` items of ``dataset`` inline, and of one training step on them.
 
-    The step is the trainer's own: batch preparation and augmentation, then forward, loss and backward (the fastest
-    after the first, of 2 to ``MAX_PROBE_STEPS``), with dropout off and the gradients dropped after; every random
-    generator is restored, so the run trains as if never timed. A batch whose clips all failed to decode gives a
-    model time of 0.
+    The step is the trainer's own: batch preparation and augmentation, then forward, loss and backward on
+    ``STEP_CLIPS`` of the clips (the fastest after the first, of 2 to ``MAX_PROBE_STEPS``), with dropout off and
+    the gradients dropped after; every random generator is restored, so the run trains as if never timed. A batch
+    whose clips all failed to decode gives a model time of 0.
     """
     model = trainer.model
     was_training = model.training
@@ -133,6 +134,7 @@ def time_training(trainer, dataset, count: int) -> tuple[float, float]:
         if not inputs:
             return (decoded - started) / max(1, count), 0.0
         model.eval()  # no dropout drawn, no running statistics moved
+        inputs = {key: value[:STEP_CLIPS] for key, value in inputs.items()}  # about half a step's cost per step timed
         # The first steps pay one-off set-up (a micro model's first two took 100x its third): the fastest after
         # the first counts, of as many as fit in PROBE_S.
         steps, deadline = [], prepared + PROBE_S
@@ -146,4 +148,5 @@ def time_training(trainer, dataset, count: int) -> tuple[float, float]:
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
-    return (decoded - started) / max(1, count), (prepared - decoded + min(steps[1:])) / max(1, count)
+    clips = len(next(iter(inputs.values())))
+    return (decoded - started) / max(1, count), (prepared - decoded) / max(1, count) + min(steps[1:]) / clips
