@@ -1,16 +1,18 @@
 """Whether the server decodes beside its model calls: only where that is faster than taking turns.
 
-On a CPU the decoding threads and the model share the cores. With a 224 px model on 2 cores, decoding beside the
-model took 0.77x the requests/s of one request at a time (benchmarks/workers.py): the model's threads wait on
-cores the decoders hold. So decoding and model calls take turns until the measured costs say otherwise: the last
-requests' decode and model seconds per clip go to the rule of the other commands' workers
-(``engine.workers.choose_workers``), which also gives the model's threads. With a GPU the model needs no core, and
-decoding always runs beside it. The limits are untouched: ``--max_concurrent`` requests still hold a decoding
-thread each; taking turns only orders their work.
+On a CPU the decoding threads and the model share the cores: with a 224 px model on 2 cores, decoding beside the
+model was slower than one request at a time (BENCHMARKS.md, "Decoding workers"), as the model's threads wait on
+cores the decoders hold. So once the first request has been decoded and scored, the last requests' decode and
+model seconds per clip go to the rule of the other commands' workers (``engine.workers.choose_workers``): while
+the model bounds the server, decoding and model calls take turns; else decoding runs beside the model, which
+keeps the cores the decoders leave. With a GPU the model needs no core, and decoding always runs beside it. The
+limits are untouched: ``--max_concurrent`` requests still hold a decoding thread each; taking turns only orders
+their work.
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
 import threading
 import time
@@ -21,6 +23,8 @@ from contextlib import nullcontext
 import torch
 
 from vidcls.engine.workers import choose_workers, local_cores
+
+logger = logging.getLogger(__name__)
 
 RECENT = 8  # requests whose costs decide
 
@@ -38,7 +42,9 @@ class Overlap:
         self.on_cpu = device.type == "cpu"
         self.max_decoders = max_decoders
         self.cores = cores or local_cores()
-        self.beside = 0 if self.on_cpu else max_decoders  # decoders running beside the model; 0: in turns
+        # Decoders running beside the model (0: in turns); beside until both costs are measured, so that the first
+        # requests still share model calls.
+        self.beside = max_decoders
         self._threads = torch.get_num_threads()  # the model's, when it has the cores to itself
         self._turn = threading.Lock()
         self._costs = {"decode": deque(maxlen=RECENT), "model": deque(maxlen=RECENT)}
@@ -79,5 +85,13 @@ class Overlap:
         with self._costs_lock:
             self._costs[kind].append(seconds / clips)
             decode, model = (statistics.median(self._costs[k]) if self._costs[k] else None for k in ("decode", "model"))
-        if decode is not None and model is not None:
-            self.beside = min(self.max_decoders, choose_workers(decode, max(model, 1e-6), self.cores))
+        if decode is None or model is None:
+            return
+        beside = min(self.max_decoders, choose_workers(decode, max(model, 1e-6), self.cores))
+        if beside != self.beside:
+            logger.info(
+                "decoding %.0f ms and the model %.0f ms a clip on %d cores: %s",
+                1000 * decode, 1000 * model, self.cores,
+                f"{beside} requests decode beside the model" if beside else "decoding and the model take turns",
+            )  # fmt: skip
+            self.beside = beside
