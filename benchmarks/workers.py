@@ -22,6 +22,7 @@ Sides take turns within each round; the median of the rounds counts (warm-ups ex
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import tempfile
@@ -71,6 +72,7 @@ def median_rates(sides: dict, run: Callable, rounds: int, items: int) -> dict[st
             started = time.perf_counter()
             run(side)
             seconds[name].append(time.perf_counter() - started)
+        print("round:", {name: round(items / times[-1], 2) for name, times in seconds.items()}, flush=True)
     return {name: items / statistics.median(times) for name, times in seconds.items()}
 
 
@@ -156,6 +158,7 @@ def serve_rates(model_dir: Path, rounds: int, requests: int, concurrency: int = 
     for _ in range(rounds):  # a server's start-up is not timed: only its answers (load() warms it up first)
         for name, flags in sides.items():
             rates[name].append(run(flags))
+        print("serve round:", {name: round(values[-1], 2) for name, values in rates.items()}, flush=True)
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
@@ -182,17 +185,20 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=6, help="Training steps per train run (batch 8).")
     parser.add_argument("--requests", type=int, default=24, help="Requests per serve run.")
     parser.add_argument("--only", nargs="+", choices=COMMANDS, default=list(COMMANDS))
+    parser.add_argument("--sizes", nargs="+", choices=("224", "32"), default=["224", "32"], help="Workloads, px.")
     parser.add_argument("--json", default=None, help="Write the result rows here (benchmarks/results.py).")
     parser.add_argument("--quick", action="store_true", help="smoke run: 32 px, 4 videos, 1 round, 1 step, 4 requests")
     args = parser.parse_args(argv)
+    logging.basicConfig(format="%(name)s: %(message)s")
+    logging.getLogger("vidcls.engine").setLevel(logging.INFO)  # what each default chose, and why
     if args.quick:
         args.videos, args.rounds, args.steps, args.requests = 4, 1, 1, 4
     root = make_data(DATA)
     paths = sorted(map(str, (root / "videos").glob("*.avi")))[: args.videos]
     records = [VideoRecord(Path(path), i % len(DIRECTIONS), str(i)) for i, path in enumerate(paths)]
     workloads = {"224 px": save_224_model(root / "model_224"), "32 px": root / "model"}
-    if args.quick:  # the 224 px model alone takes minutes
-        del workloads["224 px"]
+    sizes = ["32"] if args.quick else args.sizes  # quick: the 224 px model alone takes minutes
+    workloads = {name: model_dir for name, model_dir in workloads.items() if name.split()[0] in sizes}
     print(f"{len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, {len(paths)} videos, {args.rounds} rounds")
     rows = []
     for workload, model_dir in workloads.items():

@@ -22,8 +22,10 @@ logger = logging.getLogger(__name__)
 # --dataloader_num_workers when the command line leaves it unset: chosen by choose_training_workers.
 AUTO = -1
 MAX_WORKERS = 8
-PROBE_S, MAX_PROBE_STEPS = 2.0, 5  # training steps timed: 2, then more while they fit in 2 s
-STEP_CLIPS = 4  # clips in each timed step: a model's time grows in proportion beyond a few clips
+# Training steps timed, on one clip each (a batch's worth would cost a whole run's step): 2, then more while they
+# fit in 2 s. One clip costs a small model its fixed overhead per step too: pessimistic for workers, never for 0.
+PROBE_S, MAX_PROBE_STEPS = 2.0, 5
+PROBE_CLIPS = 4  # training clips decoded and timed
 
 
 def local_cores() -> int:
@@ -87,9 +89,9 @@ def decoding_workers(requested: int) -> int:
 def choose_training_workers(trainer, dataset) -> int:
     """Set ``trainer.args.dataloader_num_workers`` when it is ``AUTO``; return the workers the run uses.
 
-    On a CPU one batch of ``dataset`` is decoded inline and one training step (forward and backward) timed on it,
-    and ``choose_workers`` decides; the torch threads the model keeps follow (``model_threads``). With a GPU:
-    ``gpu_workers``. An explicit ``--dataloader_num_workers`` is left as it is.
+    On a CPU a few clips of ``dataset`` are decoded inline and training steps (forward and backward) timed on one
+    of them (``time_training``), and ``choose_workers`` decides; the torch threads the model keeps follow
+    (``model_threads``). With a GPU: ``gpu_workers``. An explicit ``--dataloader_num_workers`` is left as it is.
     """
     args = trainer.args
     if args.dataloader_num_workers != AUTO:
@@ -99,7 +101,7 @@ def choose_training_workers(trainer, dataset) -> int:
         workers = gpu_workers(cores)
         logger.info("the model on %s: %d data-loading workers (--dataloader_num_workers)", args.device, workers)
     else:
-        decode_s, model_s = time_training(trainer, dataset, min(len(dataset), args.per_device_train_batch_size))
+        decode_s, model_s = time_training(trainer, dataset, min(len(dataset), PROBE_CLIPS))
         workers = choose_workers(decode_s, max(model_s, 1e-6), cores) if model_s > 0 else 0
         bound = "decoding" if workers else "the model"
         logger.info(
@@ -117,7 +119,7 @@ def time_training(trainer, dataset, count: int) -> tuple[float, float]:
     """Seconds per clip to load ``count`` items of ``dataset`` inline, and of one training step on them.
 
     The step is the trainer's own: batch preparation and augmentation, then forward, loss and backward on
-    ``STEP_CLIPS`` of the clips (the fastest after the first, of 2 to ``MAX_PROBE_STEPS``), with dropout off and
+    one of the clips (the fastest after the first, of 2 to ``MAX_PROBE_STEPS``), with dropout off and
     the gradients dropped after; every random generator is restored, so the run trains as if never timed. A batch
     whose clips all failed to decode gives a model time of 0.
     """
@@ -134,7 +136,7 @@ def time_training(trainer, dataset, count: int) -> tuple[float, float]:
         if not inputs:
             return (decoded - started) / max(1, count), 0.0
         model.eval()  # no dropout drawn, no running statistics moved
-        inputs = {key: value[:STEP_CLIPS] for key, value in inputs.items()}  # about half a step's cost per step timed
+        inputs = {key: value[:1] for key, value in inputs.items()}  # one clip
         # The first steps pay one-off set-up (a micro model's first two took 100x its third): the fastest after
         # the first counts, of as many as fit in PROBE_S.
         steps, deadline = [], prepared + PROBE_S
@@ -148,5 +150,4 @@ def time_training(trainer, dataset, count: int) -> tuple[float, float]:
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
-    clips = len(next(iter(inputs.values())))
-    return (decoded - started) / max(1, count), (prepared - decoded) / max(1, count) + min(steps[1:]) / clips
+    return (decoded - started) / max(1, count), (prepared - decoded) / max(1, count) + min(steps[1:])
