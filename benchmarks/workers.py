@@ -44,7 +44,7 @@ from vidcls.engine.evaluate import evaluate_records
 from vidcls.engine.predict import Predictor
 from vidcls.engine.predict_batch import predict_records
 from vidcls.engine.trainer import VideoTrainer
-from vidcls.engine.workers import AUTO, choose_training_workers, model_threads, torch_threads
+from vidcls.engine.workers import AUTO, choose_training_workers, torch_threads
 from vidcls.models.factory import create_model, load_trained, resolve_clip_spec, save_trained, tiny_videomae_config
 
 COMMANDS = ("predict", "evaluate", "train", "serve")
@@ -126,10 +126,10 @@ def train_rates(model_dir: Path, records: list[VideoRecord], rounds: int, steps:
             input_name="pixel_values",
         )
         started = time.perf_counter()
-        chosen = choose_training_workers(trainer, dataset)
+        _, threads = choose_training_workers(trainer, dataset)
         if workers is None:
             probes.append(time.perf_counter() - started)
-        with torch_threads(model_threads(trainer.args.device, chosen)):
+        with torch_threads(threads):
             trainer.train()
 
     for workers in WORKER_SIDES.values():  # warm-up

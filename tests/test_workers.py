@@ -8,7 +8,13 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from vidcls.cli import main
-from vidcls.engine.workers import AUTO, choose_training_workers, choose_workers, gpu_workers
+from vidcls.engine.workers import (
+    AUTO,
+    choose_training_workers,
+    choose_workers,
+    choose_workers_and_threads,
+    gpu_workers,
+)
 
 
 @pytest.mark.parametrize(
@@ -25,13 +31,28 @@ def test_training_workers_follow_the_measured_costs(decode_ms, step_ms, cores, w
     assert choose_workers(decode_ms / 1000, step_ms / 1000, cores) == workers
 
 
+@pytest.mark.parametrize(
+    ("decode_ms", "step_ms", "one_thread_ms", "chosen"),
+    [
+        (30, 600, 1200, (0, 2)),  # a quiet machine: the model scales with its threads, keeps both cores
+        (30, 600, 400, (1, 1)),  # other jobs on the cores: one thread is faster, a worker takes the other core
+        (30, 600, None, (0, 2)),  # one thread not timed: assumed proportional
+        (80, 10, 20, (2, 1)),  # decode-bound
+    ],
+)
+def test_model_threads_follow_the_step_timed_on_one_thread(decode_ms, step_ms, one_thread_ms, chosen):
+    one_thread = None if one_thread_ms is None else one_thread_ms / 1000
+    assert choose_workers_and_threads(decode_ms / 1000, step_ms / 1000, 2, one_thread) == chosen
+
+
 def test_a_gpu_gets_workers_for_every_core_but_one():
     assert [gpu_workers(cores) for cores in (1, 2, 4, 16)] == [2, 2, 3, 8]
 
 
 def test_an_explicit_number_of_workers_is_kept_untimed(tmp_path):
     trainer = Trainer(model=torch.nn.Linear(2, 2), args=TrainingArguments(str(tmp_path), dataloader_num_workers=1))
-    assert choose_training_workers(trainer, dataset=None) == 1  # nothing decoded: there is no dataset to time
+    workers, threads = choose_training_workers(trainer, dataset=None)  # nothing decoded: there is no dataset to time
+    assert workers == 1 and threads >= 1
     assert trainer.args.dataloader_num_workers == 1
 
 

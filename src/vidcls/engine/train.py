@@ -29,7 +29,7 @@ from vidcls.engine.recipes import (
 from vidcls.engine.report import plot_training_curves, write_model_card
 from vidcls.engine.run_record import check_rerun, run_settings, start_afresh, write_records
 from vidcls.engine.trainer import EpochSummary, VideoTrainer
-from vidcls.engine.workers import choose_training_workers, decoding_workers, model_threads, torch_threads
+from vidcls.engine.workers import choose_training_workers, decoding_workers, torch_threads
 from vidcls.errors import ConfigError, DatasetError
 from vidcls.models.factory import create_model, freeze_backbone, resolve_clip_spec, save_trained
 from vidcls.models.families import family_of
@@ -142,8 +142,8 @@ def train(
         head_lr=model_args.head_lr,
         callbacks=[EpochSummary()],
     )
-    workers = choose_training_workers(trainer, train_set)  # --dataloader_num_workers unset: from measured costs
-    with torch_threads(model_threads(training_args.device, workers)):
+    _, threads = choose_training_workers(trainer, train_set)  # --dataloader_num_workers unset: from measured costs
+    with torch_threads(threads):
         result = trainer.train(resume_from_checkpoint=resume)
         history = list(trainer.state.log_history)  # before the best model's re-evaluation below
         metrics = {**result.metrics, **trainer.evaluate()}

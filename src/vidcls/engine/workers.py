@@ -44,13 +44,34 @@ def choose_workers(decode_s: float, model_s: float, cores: int) -> int:
     (they cost a process start each). Examples on 2 cores: decode 10 ms, model 80 ms -> 0 (model-bound: a worker
     would take half the model's cores); decode 80 ms, model 10 ms -> 2.
     """
-    best, best_rate = 0, 1.1 / (decode_s + model_s)  # items/s inline, which workers must beat by 10%
-    for workers in range(1, min(cores, MAX_WORKERS) + 1):
-        threads = max(1, cores - workers)
-        crowding = max(1.0, (workers + threads) / cores)
-        rate = min(workers / decode_s, threads / (model_s * cores)) / crowding
-        if rate > best_rate:
-            best, best_rate = workers, rate
+    return choose_workers_and_threads(decode_s, model_s, cores)[0]
+
+
+def choose_workers_and_threads(
+    decode_s: float, model_s: float, cores: int, one_thread_s: float | None = None
+) -> tuple[int, int]:
+    """Decoding processes and model threads that run fastest: ``choose_workers``'s rule, where ``one_thread_s``
+    (the model's time on one thread, when measured) replaces the proportional guess for one thread.
+
+    On a machine whose cores other jobs also use, one model thread can beat all of them (a thread that waits for a
+    core holds the others up at every step): then the model keeps one, and workers may take the cores it leaves.
+    Examples on 2 cores, decode 30 ms, model 600 ms on 2 threads: 400 ms on 1 -> (1, 1), a worker decodes while
+    the model runs on the other core; 1200 ms on 1 -> (0, 2).
+    """
+
+    def model_time(threads: int) -> float:
+        return one_thread_s if threads == 1 and one_thread_s is not None else model_s * cores / threads
+
+    best, best_rate = (0, cores), 1.1 / (decode_s + model_s)  # inline on every core, which others must beat by 10%
+    for workers in range(0, min(cores, MAX_WORKERS) + 1):
+        for threads in {max(1, cores - workers), 1}:
+            if workers == 0:
+                rate = 1 / (decode_s + model_time(threads))
+            else:
+                crowding = max(1.0, (workers + threads) / cores)
+                rate = min(workers / decode_s, 1 / model_time(threads)) / crowding
+            if rate > best_rate:
+                best, best_rate = (workers, threads), rate
     return best
 
 
@@ -86,37 +107,41 @@ def decoding_workers(requested: int) -> int:
     return min(MAX_WORKERS, local_cores()) if requested == AUTO else requested
 
 
-def choose_training_workers(trainer, dataset) -> int:
-    """Set ``trainer.args.dataloader_num_workers`` when it is ``AUTO``; return the workers the run uses.
+def choose_training_workers(trainer, dataset) -> tuple[int, int]:
+    """Set ``trainer.args.dataloader_num_workers`` when it is ``AUTO``; return the workers and model threads.
 
     On a CPU a few clips of ``dataset`` are decoded inline and training steps (forward and backward) timed on one
-    of them (``time_training``), and ``choose_workers`` decides; the torch threads the model keeps follow
-    (``model_threads``). With a GPU: ``gpu_workers``. An explicit ``--dataloader_num_workers`` is left as it is.
+    of them, on every thread and on one (``time_training``), and ``choose_workers_and_threads`` decides. With a
+    GPU: ``gpu_workers``. An explicit ``--dataloader_num_workers`` is kept, the model getting the cores it leaves.
     """
     args = trainer.args
     if args.dataloader_num_workers != AUTO:
-        return args.dataloader_num_workers
+        return args.dataloader_num_workers, model_threads(args.device, args.dataloader_num_workers)
     cores = local_cores()
+    threads = torch.get_num_threads()
     if args.device.type != "cpu":
         workers = gpu_workers(cores)
         logger.info("the model on %s: %d data-loading workers (--dataloader_num_workers)", args.device, workers)
     else:
-        decode_s, model_s = time_training(trainer, dataset, min(len(dataset), PROBE_CLIPS))
-        workers = choose_workers(decode_s, max(model_s, 1e-6), cores) if model_s > 0 else 0
-        bound = "decoding" if workers else "the model"
+        decode_s, model_s, one_thread_s = time_training(trainer, dataset, min(len(dataset), PROBE_CLIPS))
+        workers, threads = (0, threads)
+        if model_s > 0:
+            workers, threads = choose_workers_and_threads(decode_s, model_s, cores, one_thread_s)
         logger.info(
-            "decoding %.0f ms and a training step %.0f ms a clip on %d cores: %d data-loading workers, %d model "
-            "threads (%s bounds the run; --dataloader_num_workers N to choose)",
-            1000 * decode_s, 1000 * model_s, cores, workers, model_threads(args.device, workers), bound,
+            "decoding %.0f ms and a training step %.0f ms a clip on %d cores (%s ms on one thread): %d data-loading "
+            "workers, %d model threads (%s; --dataloader_num_workers N to choose)",
+            1000 * decode_s, 1000 * model_s, cores, "-" if one_thread_s is None else f"{1000 * one_thread_s:.0f}",
+            workers, threads, "decoding runs beside the model" if workers else "the model bounds the run",
         )  # fmt: skip
     args.dataloader_num_workers = workers
     if workers == 0:  # torch's DataLoader refuses persistent workers without workers
         args.dataloader_persistent_workers = False
-    return workers
+    return workers, threads
 
 
-def time_training(trainer, dataset, count: int) -> tuple[float, float]:
-    """Seconds per clip to load ``count`` items of ``dataset`` inline, and of one training step on them.
+def time_training(trainer, dataset, count: int) -> tuple[float, float, float | None]:
+    """Seconds per clip to load ``count`` items of ``dataset`` inline, and of a training step on every torch thread
+    and on one (None where there is only one).
 
     The step is the trainer's own: batch preparation and augmentation, then forward, loss and backward on
     one of the clips (the fastest after the first, of 2 to ``MAX_PROBE_STEPS``), with dropout off and
@@ -134,20 +159,30 @@ def time_training(trainer, dataset, count: int) -> tuple[float, float]:
         inputs = trainer._prepare_inputs(batch)
         prepared = time.perf_counter()
         if not inputs:
-            return (decoded - started) / max(1, count), 0.0
+            return (decoded - started) / max(1, count), 0.0, None
         model.eval()  # no dropout drawn, no running statistics moved
         inputs = {key: value[:1] for key, value in inputs.items()}  # one clip
         # The first steps pay one-off set-up (a micro model's first two took 100x its third): the fastest after
         # the first counts, of as many as fit in PROBE_S.
         steps, deadline = [], prepared + PROBE_S
         while len(steps) < 2 or (len(steps) < MAX_PROBE_STEPS and time.perf_counter() < deadline):
-            step_started = time.perf_counter()
-            trainer.compute_loss(model, dict(inputs)).backward()  # a copy: the loss may pop the labels
-            steps.append(time.perf_counter() - step_started)
+            steps.append(_step_seconds(trainer, inputs))
+        one_thread = None
+        if torch.get_num_threads() > 1:
+            with torch_threads(1):
+                one_thread = min(_step_seconds(trainer, inputs) for _ in range(2))
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
-    return (decoded - started) / max(1, count), (prepared - decoded) / max(1, count) + min(steps[1:])
+    prepare_s = (prepared - decoded) / max(1, count)
+    one_thread_s = None if one_thread is None else prepare_s + one_thread
+    return (decoded - started) / max(1, count), prepare_s + min(steps[1:]), one_thread_s
+
+
+def _step_seconds(trainer, inputs: dict) -> float:
+    started = time.perf_counter()
+    trainer.compute_loss(trainer.model, dict(inputs)).backward()  # a copy: the loss may pop the labels
+    return time.perf_counter() - started
