@@ -86,3 +86,11 @@ def test_auto_is_the_default_of_every_trainer_command():
         assert (
             command.build_parser().parse_args(["--output_dir", "x", "--data_dir", "d"]).dataloader_num_workers == AUTO
         )
+
+
+def test_pretrain_chooses_its_workers_too(motion_data, micro_config, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="vidcls.engine.workers"):
+        assert main(["pretrain", "--data_dir", str(motion_data), "--config_name", str(micro_config),
+                     "--output_dir", str(tmp_path), "--sample_rate", "2", "--max_steps", "1", "--report_to", "none",
+                     "--per_device_train_batch_size", "4", "--mask_ratio", "0.5"]) == 0  # fmt: skip
+    assert any("a training step" in record.getMessage() for record in caplog.records)
