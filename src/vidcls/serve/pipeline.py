@@ -6,8 +6,7 @@ clients cost only their own connections. Then at most ``max_concurrent + max_que
 accepted (waiting or working); the next one gets 503 straight away, as does a request arriving while all are
 taken, so there is never an unbounded backlog. ``max_concurrent`` of them hold a working slot: their video is
 decoded in a worker thread and their clips go to the batcher's inference thread, so the event loop only ever
-waits (on a CPU the decoding and the model take turns while the model bounds the server: ``overlap.py``). A
-request that times out gets its 504 at once and its worker thread stops at its next step (a decoded
+waits. A request that times out gets its 504 at once and its worker thread stops at its next step (a decoded
 frame, a model call); its slot, place and upload are released when that thread is done: threads cannot be
 killed, and a timed-out request must not make room for more work than ``max_concurrent`` threads.
 """
@@ -22,7 +21,6 @@ from contextlib import contextmanager
 
 import anyio
 import numpy as np
-import torch
 from fastapi import HTTPException
 
 from vidcls.data.clips import mean_scores
@@ -30,7 +28,6 @@ from vidcls.data.decode import probe
 from vidcls.engine.timeline import check_windows, predict_timeline, timeline_steps
 from vidcls.errors import ConfigError, DecodeError
 from vidcls.serve.batcher import BatchedPredictor, Batcher
-from vidcls.serve.overlap import Overlap
 from vidcls.serve.settings import ServeSettings
 from vidcls.serve.uploads import Video
 
@@ -57,13 +54,8 @@ class Pipeline:
     def __init__(self, predictor, settings: ServeSettings):
         self.predictor = predictor
         self.settings = settings
-        device = getattr(predictor, "device", None) or torch.device("cpu")  # other backends: on the CPU
-        self.overlap = Overlap(device, settings.max_concurrent)  # decoding beside the model only where it pays
         self.batcher = Batcher(
-            lambda clips: self.overlap.model(predictor.logits, clips),
-            settings.batch_size,
-            settings.batch_wait_ms / 1000,
-            lambda: self._decoding > 0,
+            predictor.logits, settings.batch_size, settings.batch_wait_ms / 1000, lambda: self._decoding > 0
         )
         self.uploading = 0  # bodies being received, before admission
         self.admitted = 0  # requests received, accepted and not yet released
@@ -84,7 +76,6 @@ class Pipeline:
         if self._decoders is not None:
             self._decoders.shutdown(wait=False, cancel_futures=True)
         self.batcher.stop()
-        self.overlap.restore()
 
     def stats(self) -> dict:
         return {
@@ -225,7 +216,7 @@ class Pipeline:
         started = time.perf_counter()
         try:
             with self._counted_decoding():
-                clips = self.overlap.decode(lambda: predictor.clips_from_file(video.path))
+                clips = predictor.clips_from_file(video.path)
             if stop():
                 return None
             scores = mean_scores(self._model(ticket, clips))  # (N, K) logits -> (K,) scores
