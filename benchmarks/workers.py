@@ -8,13 +8,14 @@ Videos: those of ``benchmarks/predict.py`` (320x240, 25 fps, 10 s); serve upload
 ``benchmarks/serve.py``. Sides per command:
 
 - predict, evaluate: ``--num_workers`` unset (default), 0 and 2; 4 clips of 16 frames per video, 16 views a call;
-- train: ``--dataloader_num_workers`` unset (default: the batch and step timing counted), 0 and 2; batch 8;
+- train: ``--dataloader_num_workers`` unset (default: its clips decoded and steps timed before training counted),
+  0 and 2; batch 8;
 - serve: the default limits, and one request at a time (``--max_concurrent 1``: decoding never beside the model,
   the serving analogue of 0 workers); 4 clients upload at once.
 
 Sides take turns within each round; the median of the rounds counts (warm-ups excluded). Results: BENCHMARKS.md.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/workers.py --json workers.json   # about 10 minutes on 2 cores
+    PYTHONPATH=src .venv/bin/python benchmarks/workers.py --json workers.json   # about 12 minutes on 2 cores
     PYTHONPATH=src .venv/bin/python benchmarks/workers.py --only train serve    # some commands only
     PYTHONPATH=src .venv/bin/python benchmarks/workers.py --quick               # smoke run, under a minute
 """
@@ -180,10 +181,10 @@ def results_of(command: str, workload: str, rates: dict[str, float], unit: str, 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=16, help="Videos per predict/evaluate run and train set.")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=6, help="Training steps per train run (batch 8).")
-    parser.add_argument("--requests", type=int, default=24, help="Requests per serve run.")
+    parser.add_argument("--videos", type=int, default=8, help="Videos per predict/evaluate run and train set.")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="Training steps per train run (batch 8).")
+    parser.add_argument("--requests", type=int, default=12, help="Requests per serve run.")
     parser.add_argument("--only", nargs="+", choices=COMMANDS, default=list(COMMANDS))
     parser.add_argument("--sizes", nargs="+", choices=("224", "32"), default=["224", "32"], help="Workloads, px.")
     parser.add_argument("--json", default=None, help="Write the result rows here (benchmarks/results.py).")
