@@ -94,10 +94,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_dir: Path, port: int, concurrency: int) -> subprocess.Popen:
+def start_server(model_dir: Path, port: int, concurrency: int, extra_flags: tuple = ()) -> subprocess.Popen:
     # A queue as deep as the client's concurrency: this measures latency, not admission (503s would count as failed).
     command = [sys.executable, "-m", "vidcls", "serve", "--model_dir", str(model_dir), "--port", str(port),
-               "--max_queue", str(max(8, concurrency))]  # fmt: skip
+               "--max_queue", str(max(8, concurrency)), *extra_flags]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

@@ -24,7 +24,8 @@ DETAILS = (
     "(0.9, 0.95), weight decay 0.05, cosine schedule with 5% warmup, --base_learning_rate x total batch / 256, "
     "random multi-scale crops and flips, 800 epochs. Every flag of transformers' TrainingArguments is accepted "
     "(--num_train_epochs, --per_device_train_batch_size, --learning_rate, --bf16, ...); `vidcls pretrain --help_all` "
-    "lists them. A rerun of the same command resumes. Then: vidcls train --model_name_or_path OUTPUT_DIR."
+    "lists them; --dataloader_num_workers -1, the default, is chosen as in vidcls train. A rerun of the same "
+    "command resumes. Then: vidcls train --model_name_or_path OUTPUT_DIR."
 )
 
 

@@ -23,7 +23,8 @@ USAGE = "vidcls train --data_dir DIR --output_dir DIR [--model_name_or_path ID |
 TRAINER_FLAGS = (
     "Every flag of transformers' TrainingArguments is accepted too (--num_train_epochs, --learning_rate, "
     "--per_device_train_batch_size, --dataloader_num_workers, --bf16, --report_to, ...) with the guide's defaults; "
-    "`vidcls train --help_all` lists them."
+    "`vidcls train --help_all` lists them. --dataloader_num_workers -1, the default, is chosen from the decode and "
+    "step times measured before training."
 )
 # Old names, still read (with a warning that gives the new one).
 DEPRECATED_FLAGS = {"--split": "--split_ratios", "--label_smoothing": "--label_smoothing_factor"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from dataclasses import dataclass, field
 
 from vidcls.errors import ConfigError
@@ -19,6 +18,8 @@ def guide_training_defaults() -> dict:
     """The guide's TrainingArguments; every TrainingArguments flag can still override them on the command line."""
     import torch
 
+    from vidcls.engine.workers import AUTO
+
     cuda = torch.cuda.is_available()
     return {
         "eval_strategy": "epoch",
@@ -30,9 +31,9 @@ def guide_training_defaults() -> dict:
         "metric_for_best_model": "accuracy",  # per-video accuracy, see engine/metrics.py
         "per_device_train_batch_size": 8,
         "per_device_eval_batch_size": 8,
-        # 2 decoding workers feed about 130 clips/s of 224 px: enough for a CPU, a third of what a GPU trains
-        # VideoMAE-base at; with CUDA, up to 8 (one core is left to the training process).
-        "dataloader_num_workers": min(8, max(2, (os.cpu_count() or 2) - 1)) if cuda else 2,
+        # Chosen before training starts (engine/workers.py): on a CPU from the measured decode and step times, as
+        # 2 workers on 2 cores slowed a 224 px model down; with a GPU every core but one, up to 8.
+        "dataloader_num_workers": AUTO,
         "dataloader_persistent_workers": True,
         "dataloader_pin_memory": cuda,  # pinning only helps copies to a GPU
         # Without a GPU, say so: under torchrun this is what turns on multi-process CPU training (gloo).

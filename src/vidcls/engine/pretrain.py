@@ -26,6 +26,7 @@ from vidcls.engine.report import plot_training_curves
 from vidcls.engine.run_record import check_rerun, run_settings, start_afresh, write_records
 from vidcls.engine.train import SKIPPED_LOG, check_output_dir, write_skipped_report
 from vidcls.engine.trainer import VideoTrainer
+from vidcls.engine.workers import choose_training_workers, torch_threads
 from vidcls.errors import ConfigError, DatasetError
 from vidcls.models.factory import resolve_clip_spec, save_trained
 from vidcls.models.pretraining import create_pretraining_model, tube_mask
@@ -145,7 +146,9 @@ def pretrain(
         clip_spec=spec,
         mask_ratio=model_args.mask_ratio,
     )
-    result = trainer.train(resume_from_checkpoint=resume)
+    _, threads = choose_training_workers(trainer, train_set)  # --dataloader_num_workers unset: from measured costs
+    with torch_threads(threads):
+        result = trainer.train(resume_from_checkpoint=resume)
     metrics = {**result.metrics, "videos": len(train_set.records)}
     if trainer.is_world_process_zero():
         metrics["skipped_videos"] = len(write_skipped_report(output_dir, [train_set]))

@@ -9,7 +9,6 @@ input order, each with the logits of its views. Prediction turns them into label
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from vidcls.data.clips import ClipReader
 from vidcls.data.discovery import VideoRecord
+from vidcls.engine.workers import choose_workers, local_cores, model_threads
 from vidcls.errors import ConfigError, DecodeError
 
 logger = logging.getLogger(__name__)
@@ -83,17 +83,6 @@ class VideoViews(torch.utils.data.Dataset):
         return item
 
 
-def model_threads(device: torch.device, num_workers: int) -> int:
-    """Threads for model calls on a CPU: the cores the decoding workers leave free.
-
-    More threads than free cores make OpenMP threads spin-wait against the workers: with 2 workers on 2 cores,
-    2 model threads made a whole run 25% slower than 1 (benchmarks/predict.py).
-    """
-    if device.type != "cpu" or num_workers == 0:
-        return torch.get_num_threads()
-    return max(1, min(torch.get_num_threads(), len(os.sched_getaffinity(0)) - num_workers))
-
-
 def keep_apart(items: list[dict]) -> list[dict]:
     """The DataLoader's collate: each video's views stay apart; they are batched across videos at model time."""
     return items
@@ -113,26 +102,6 @@ def read_ahead(items: Iterable) -> Iterator:
         while (item := ahead.result()) is not end:
             ahead = pool.submit(next, iterator, end)
             yield item
-
-
-def choose_workers(decode_s: float, model_s: float, cores: int) -> int:
-    """Decoding processes that score fastest, from one video's measured decode and model times (model on all cores).
-
-    Inline (0 workers) a video costs ``decode_s + model_s``. With w workers decoding runs beside the model, which
-    keeps the remaining cores: ``min(w / decode_s, rate of the model on cores - w threads)``, assuming the model
-    slows in proportion to the threads it loses (pessimistic for workers: so the choice never makes it slower than
-    inline), and both slowed alike when there are more processes and threads than cores. Workers must win by 10%
-    (they cost a process start each). Examples on 2 cores: decode 10 ms, model 80 ms -> 0 (model-bound: a worker
-    would take half the model's cores); decode 80 ms, model 10 ms -> 2.
-    """
-    best, best_rate = 0, 1.1 / (decode_s + model_s)  # videos/s inline, which workers must beat by 10%
-    for workers in range(1, min(cores, 8) + 1):
-        threads = max(1, cores - workers)
-        crowding = max(1.0, (workers + threads) / cores)
-        rate = min(workers / decode_s, threads / (model_s * cores)) / crowding
-        if rate > best_rate:
-            best, best_rate = workers, rate
-    return best
 
 
 def score_videos(
@@ -197,7 +166,7 @@ def score_videos(
             if views:
                 call_model(len(views))
             decode_s, model_s = decoded - started, time.perf_counter() - decoded
-            cores = len(os.sched_getaffinity(0))
+            cores = local_cores()
             num_workers = choose_workers(decode_s / max(1, first), max(model_s, 1e-6) / max(1, first), cores)
             num_workers = num_workers if first < len(dataset) else 0  # no worker to start for no video left
             logger.info(

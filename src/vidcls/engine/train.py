@@ -29,6 +29,7 @@ from vidcls.engine.recipes import (
 from vidcls.engine.report import plot_training_curves, write_model_card
 from vidcls.engine.run_record import check_rerun, run_settings, start_afresh, write_records
 from vidcls.engine.trainer import EpochSummary, VideoTrainer
+from vidcls.engine.workers import choose_training_workers, decoding_workers, torch_threads
 from vidcls.errors import ConfigError, DatasetError
 from vidcls.models.factory import create_model, freeze_backbone, resolve_clip_spec, save_trained
 from vidcls.models.families import family_of
@@ -141,9 +142,11 @@ def train(
         head_lr=model_args.head_lr,
         callbacks=[EpochSummary()],
     )
-    result = trainer.train(resume_from_checkpoint=resume)
-    history = list(trainer.state.log_history)  # before the best model's re-evaluation below
-    metrics = {**result.metrics, **trainer.evaluate()}
+    _, threads = choose_training_workers(trainer, train_set)  # --dataloader_num_workers unset: from measured costs
+    with torch_threads(threads):
+        result = trainer.train(resume_from_checkpoint=resume)
+        history = list(trainer.state.log_history)  # before the best model's re-evaluation below
+        metrics = {**result.metrics, **trainer.evaluate()}
 
     if trainer.is_world_process_zero():
         skipped = write_skipped_report(output_dir, [train_set, eval_set])
@@ -180,7 +183,7 @@ def check_strictly(splits, labels, spec: ClipSpec, data_args: DataArguments, tra
         splits,
         labels,
         spec,
-        num_workers=training_args.dataloader_num_workers,
+        num_workers=decoding_workers(training_args.dataloader_num_workers),
         progress=training_args.process_index == 0,
         allow_duplicates=data_args.allow_duplicates,
         eval_clips=data_args.clips,
