@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: demo test test-system-deps test-slow bench bench-loader bench-predict bench-train bench-serve bench-export bench-fold bench-workers bench-scale bench-pretrain lint install clean
+.PHONY: demo test test-system-deps test-slow bench bench-loader bench-predict bench-train bench-serve bench-export bench-fold bench-workers bench-clips bench-scale bench-pretrain lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,7 @@ bench-loader: $(STAMP)
 
 # vidcls predict videos/s against a loop over transformers.pipeline, and peak memory on a 10-minute video.
 bench-predict: $(STAMP)
-	$(BIN)/python benchmarks/predict.py
+	$(BIN)/python benchmarks/predict.py --base 3
 
 # Train samples/s against the guide's loader and Trainer at 224 px (and 32 px, loader-bound), 0 and 2 workers.
 bench-train: $(STAMP)
@@ -68,9 +68,13 @@ bench-export: $(STAMP)
 bench-fold: $(STAMP)
 	$(BIN)/python benchmarks/fold.py
 
-# predict's chosen decoding workers against 0 and 2, model-bound and decode-bound.
+# The default workers of predict, evaluate, train and serve against 0 and 2, model-bound and decode-bound.
 bench-workers: $(STAMP)
-	$(BIN)/python benchmarks/workers.py --videos 32
+	$(BIN)/python benchmarks/workers.py
+
+# Per-video accuracy and videos/s for each --clips count, on a model trained on the motion data.
+bench-clips: $(STAMP)
+	$(BIN)/python benchmarks/clips.py
 
 # One process against --engine ray, and what a cluster would do on 1 M videos.
 bench-scale: $(STAMP)
