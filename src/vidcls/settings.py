@@ -1,7 +1,8 @@
 """The flag groups that several commands share, as dataclasses: each default is written once, here.
 
 ``HfArgumentParser`` turns each into a ``--help`` heading of its own (``_argument_group_name``); train's
-``DataArguments`` extends ``LayoutFlags`` and ``ClipFlags``. Nothing here imports torch, so ``--help`` is instant.
+``DataArguments`` extends ``LayoutFlags``, ``ClipFlags`` and ``DecodeFlags``. Nothing here imports torch, so
+``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -22,6 +23,21 @@ _CLIP_DEFAULTS = ClipSpec()
 
 def _flag(default, help_text: str, **metadata):
     return field(default=default, metadata={"help": help_text, **metadata})
+
+
+@dataclass
+class DecodeFlags:
+    """How training frames are decoded, and kept on disk for later epochs (train and pretrain)."""
+
+    decoder: str = _flag("pyav", "pyav, or torchcodec (falls back to PyAV if it cannot load).")
+    cache_dir: str | None = _flag(None, "Keep decoded frames here (reduced size) so later epochs skip decoding.")
+    cache_max_gb: float = _flag(50.0, "Disk budget of --cache_dir; videos past it are decoded.")
+    cache_max_ratio: float = _flag(
+        10.0, "At most this many times the bytes of the source videos in --cache_dir (JPEG frames: 3-9x)."
+    )
+    cache_codec: str = _flag(
+        "jpeg", "Training frames in --cache_dir: jpeg (3-9x the videos), or raw (70-220x; warm reads faster)."
+    )
 
 
 @dataclass

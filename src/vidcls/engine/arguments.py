@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 from vidcls.errors import ConfigError
-from vidcls.settings import ClipFlags, LayoutFlags
+from vidcls.settings import ClipFlags, DecodeFlags, LayoutFlags
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _check_report_to(report_to) -> None:
 
 
 @dataclass
-class DataArguments(ClipFlags, LayoutFlags):
+class DataArguments(DecodeFlags, ClipFlags, LayoutFlags):
     """The data flags of vidcls train: the shared clip and layout groups, and what only training needs."""
 
     _argument_group_name = "data"
@@ -161,25 +161,6 @@ class DataArguments(ClipFlags, LayoutFlags):
             "help": "Train even when the same file (same content) is in two splits, with a warning: scores on the "
             "split holding the copy are then inflated. Without it, such a dataset is refused."
         },
-    )
-    cache_dir: str | None = field(
-        default=None, metadata={"help": "Keep decoded frames here (reduced size) so later epochs skip decoding."}
-    )
-    cache_max_gb: float = field(
-        default=50.0, metadata={"help": "Disk budget of --cache_dir; videos past it are decoded."}
-    )
-    cache_max_ratio: float = field(
-        default=10.0,
-        metadata={"help": "At most this many times the bytes of the source videos in --cache_dir (JPEG frames: 3-9x)."},
-    )
-    cache_codec: str = field(
-        default="jpeg",
-        metadata={
-            "help": "Training frames in --cache_dir: jpeg (3-9x the videos), or raw (70-220x; warm reads faster)."
-        },
-    )
-    decoder: str = field(
-        default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
     )
 
 

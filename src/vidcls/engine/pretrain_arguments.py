@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vidcls.errors import ConfigError
-from vidcls.settings import ClipFlags, LayoutFlags
+from vidcls.settings import ClipFlags, DecodeFlags, LayoutFlags
 
 # TrainingArguments defaults of pretrain; a flag given on the command line wins.
 PRETRAIN_TRAINING_DEFAULTS = {
@@ -28,7 +28,7 @@ PRETRAIN_TRAINING_DEFAULTS = {
 
 
 @dataclass
-class PretrainDataArguments(ClipFlags, LayoutFlags):
+class PretrainDataArguments(DecodeFlags, ClipFlags, LayoutFlags):
     """The data flags of vidcls pretrain: the shared clip and layout groups, and where unlabelled videos are."""
 
     _argument_group_name = "data"
@@ -48,23 +48,6 @@ class PretrainDataArguments(ClipFlags, LayoutFlags):
     )
     hflip: bool = field(
         default=True, metadata={"help": "Random horizontal flips (labels play no part in pretraining)."}
-    )
-    cache_dir: str | None = field(
-        default=None, metadata={"help": "Keep decoded frames here (reduced size) so later epochs skip decoding."}
-    )
-    cache_max_gb: float = field(default=50.0, metadata={"help": "Disk budget of --cache_dir."})
-    cache_max_ratio: float = field(
-        default=10.0,
-        metadata={"help": "At most this many times the bytes of the source videos in --cache_dir (JPEG frames: 3-9x)."},
-    )
-    cache_codec: str = field(
-        default="jpeg",
-        metadata={
-            "help": "Training frames in --cache_dir: jpeg (3-9x the videos), or raw (70-220x; warm reads faster)."
-        },
-    )
-    decoder: str = field(
-        default="pyav", metadata={"help": "pyav, or torchcodec (falls back to PyAV if it cannot load)."}
     )
 
 
